@@ -1,0 +1,118 @@
+"""Export a finished job from the database and storage into an output folder.
+
+Writes ``NN-<slug>.<ext>``, ``.vtt`` and ``.srt`` per chapter, then ``manifest.json`` last:
+a folder with a manifest holds a complete result; one without it does not.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from renderer.captions import build_cues, to_srt, to_vtt
+from sqlalchemy import select
+
+from jobs.db import transaction
+from jobs.models import Chapter, Job, JobStatus, Word
+from jobs.pipeline import Factory
+from jobs.storage import Storage
+from narrate.errors import JobFailedError, JobNotFoundError
+from narrate.files import copy_atomic, write_text_atomic
+from renderer.timing import TimedWord
+
+MANIFEST = "manifest.json"
+
+
+def chapter_words(factory: Factory, chapter_id: int) -> list[TimedWord]:
+    """The caption word track of one chapter, in order."""
+    with transaction(factory) as session:
+        rows = session.scalars(
+            select(Word).where(Word.chapter_id == chapter_id).order_by(Word.index)
+        ).all()
+        return [TimedWord(w.text, w.char_start, w.char_end, w.start_ms, w.end_ms) for w in rows]
+
+
+def load_job(factory: Factory, job_id: str) -> Job:
+    with transaction(factory) as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            raise JobNotFoundError(
+                f"no job {job_id!r} in this database",
+                hint="list jobs with `narrate jobs`; check NARRATE_DATABASE_URL",
+            )
+        list(job.chapters)  # load them before the session closes
+        return job
+
+
+def captions_json(factory: Factory, job_id: str) -> dict[str, Any]:
+    """The word track of a job: ``{"job", "chapters": [{"index", "title", "words": [...]}]}``."""
+    job = load_job(factory, job_id)
+    chapters = []
+    for chapter in job.chapters:
+        words = chapter_words(factory, chapter.id)
+        chapters.append(
+            {
+                "index": chapter.index,
+                "title": chapter.title,
+                "words": [
+                    {
+                        "text": w.text,
+                        "start_ms": w.start_ms,
+                        "end_ms": w.end_ms,
+                        "char_start": w.char_start,
+                        "char_end": w.char_end,
+                    }
+                    for w in words
+                ],
+            }
+        )
+    return {"job": job.id, "chapters": chapters}
+
+
+def chapter_captions(factory: Factory, chapter: Chapter, fmt: str) -> str:
+    cues = build_cues(chapter.text, chapter_words(factory, chapter.id))
+    return to_vtt(cues) if fmt == "vtt" else to_srt(cues)
+
+
+def export_job(factory: Factory, storage: Storage, job_id: str, out_dir: Path) -> dict[str, Any]:
+    """Write the job's chapter audio, captions and manifest into ``out_dir``."""
+    job = load_job(factory, job_id)
+    if job.status != JobStatus.DONE:
+        raise JobFailedError(
+            f"job {job_id} is {job.status}, not done: nothing exported",
+            hint=f"see `narrate status {job_id}`",
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    width = max(2, len(str(len(job.chapters))))
+    entries = []
+    for chapter in job.chapters:
+        assert chapter.audio_key is not None and chapter.duration_ms is not None
+        audio = storage.path(chapter.audio_key)
+        stem = f"{chapter.index:0{width}d}-{chapter.slug}"
+        audio_name = f"{stem}{audio.suffix}"
+        copy_atomic(audio, out_dir / audio_name)
+        words = chapter_words(factory, chapter.id)
+        cues = build_cues(chapter.text, words)
+        write_text_atomic(out_dir / f"{stem}.vtt", to_vtt(cues))
+        write_text_atomic(out_dir / f"{stem}.srt", to_srt(cues))
+        entries.append(
+            {
+                "index": chapter.index,
+                "title": chapter.title,
+                "audio": audio_name,
+                "captions": {"vtt": f"{stem}.vtt", "srt": f"{stem}.srt"},
+                "duration_ms": chapter.duration_ms,
+                "words": len(words),
+            }
+        )
+    manifest = {
+        "job": job.id,
+        "input": job.input_path,
+        "engine": job.engine,
+        "voice": job.voice,
+        "format": job.options.get("format"),
+        "chapters": entries,
+    }
+    write_text_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    return manifest

@@ -1,0 +1,115 @@
+"""The embedded executor: runs a job's Celery tasks in a local process pool, no services.
+
+Why a process pool rather than a Celery worker on a local transport: the embedded mode
+must work with nothing but Python installed, start instantly and stop with the command.
+A pool of ``workers`` processes (one per core by default) runs the very same task
+functions through ``Task.apply`` (eager execution: same code, same retry and failure
+handling), while this process keeps the fan-in: a chapter is stitched as soon as its last
+segment is done, ahead of further synthesis, so encoding overlaps synthesis.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from jobs import context as worker_context
+from jobs.db import transaction
+from jobs.models import Segment, SegmentStatus
+from jobs.pipeline import Factory, finish_job
+from narrate.settings import Settings
+
+
+@dataclass(frozen=True)
+class Progress:
+    segments_done: int
+    segments_total: int
+    chapters_done: int
+    chapters_total: int
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def _init_worker(settings: Settings) -> None:
+    worker_context.configure(settings)
+
+
+def _run(task_name: str, item_id: int) -> str:
+    from jobs import tasks
+
+    task = {"segment": tasks.synthesize_segment, "stitch": tasks.stitch_chapter}[task_name]
+    result = task.apply(args=(item_id,))
+    if result.failed():
+        raise result.result  # type: ignore[misc]
+    return str(result.result)
+
+
+def run_job(
+    settings: Settings,
+    factory: Factory,
+    job_id: str,
+    *,
+    workers: int,
+    on_progress: ProgressCallback | None = None,
+) -> str:
+    """Run every pending segment and stitch of ``job_id``; returns the job's final status."""
+    with transaction(factory) as session:
+        rows = session.execute(
+            select(Segment.id, Segment.chapter_id, Segment.status)
+            .where(Segment.job_id == job_id)
+            .order_by(Segment.chapter_id, Segment.index)
+        ).all()
+    chapter_ids = list(dict.fromkeys(chapter_id for _id, chapter_id, _s in rows))
+    pending = deque((sid, cid) for sid, cid, status in rows if status != SegmentStatus.DONE)
+    remaining = {cid: 0 for cid in chapter_ids}
+    for _sid, cid in pending:
+        remaining[cid] += 1
+    stitches = deque(cid for cid in chapter_ids if remaining[cid] == 0)
+    failed_chapters: set[int] = set()
+    total = len(rows)
+    done = total - len(pending)
+    chapters_done = 0
+
+    def report() -> None:
+        if on_progress:
+            on_progress(Progress(done, total, chapters_done, len(chapter_ids)))
+
+    report()
+    spawn = multiprocessing.get_context("spawn")
+    inflight: dict[Future[str], tuple[str, int, int]] = {}
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=spawn, initializer=_init_worker, initargs=(settings,)
+    ) as pool:
+        try:
+            while pending or stitches or inflight:
+                while len(inflight) < workers + 1 and (pending or stitches):
+                    if stitches:  # stitching first: encoding then overlaps synthesis
+                        cid = stitches.popleft()
+                        inflight[pool.submit(_run, "stitch", cid)] = ("stitch", cid, cid)
+                    else:
+                        sid, cid = pending.popleft()
+                        inflight[pool.submit(_run, "segment", sid)] = ("segment", sid, cid)
+                finished, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    kind, _item, cid = inflight.pop(future)
+                    status = future.result()
+                    if kind == "stitch":
+                        chapters_done += 1
+                    else:
+                        done += 1
+                        remaining[cid] -= 1
+                        if status != SegmentStatus.DONE:
+                            failed_chapters.add(cid)
+                        if remaining[cid] == 0 and cid not in failed_chapters:
+                            stitches.append(cid)
+                    report()
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return finish_job(factory, job_id)

@@ -1,0 +1,120 @@
+"""SQLAlchemy 2 models: jobs, their chapters and segments, and the caption word track."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class SegmentStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.PENDING)
+    input_path: Mapped[str] = mapped_column(Text)
+    input_sha256: Mapped[str] = mapped_column(String(64))
+    input_format: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str | None] = mapped_column(Text)
+    engine: Mapped[str] = mapped_column(String(32))
+    voice: Mapped[str] = mapped_column(String(128))
+    #: synthesis and output options: rate, pitch, volume, format, sample_rate_hz, bitrate
+    options: Mapped[dict[str, object]] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    chapters: Mapped[list[Chapter]] = relationship(
+        back_populates="job", order_by="Chapter.index", cascade="all, delete-orphan"
+    )
+
+
+class Chapter(Base):
+    __tablename__ = "chapters"
+    __table_args__ = (Index("ix_chapters_job_index", "job_id", "index", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column(Integer)  # 1-based reading order
+    title: Mapped[str] = mapped_column(Text)
+    slug: Mapped[str] = mapped_column(String(80))
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=SegmentStatus.PENDING)
+    #: hash of everything the stitched file depends on; names the file in storage
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    audio_key: Mapped[str | None] = mapped_column(Text)  # path relative to the storage dir
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+
+    job: Mapped[Job] = relationship(back_populates="chapters")
+    segments: Mapped[list[Segment]] = relationship(
+        back_populates="chapter", order_by="Segment.index", cascade="all, delete-orphan"
+    )
+
+
+class Segment(Base):
+    __tablename__ = "segments"
+    __table_args__ = (
+        Index("ix_segments_chapter_index", "chapter_id", "index", unique=True),
+        Index("ix_segments_job_status", "job_id", "status"),
+        Index("ix_segments_content_hash", "content_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    chapter_id: Mapped[int] = mapped_column(ForeignKey("chapters.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column(Integer)  # 0-based within the chapter
+    text: Mapped[str] = mapped_column(Text)
+    ssml: Mapped[str] = mapped_column(Text)
+    char_start: Mapped[int] = mapped_column(Integer)  # into the chapter text
+    char_end: Mapped[int] = mapped_column(Integer)
+    pause_after_ms: Mapped[int] = mapped_column(Integer)
+    #: sha256 of text, SSML, engine, voice and engine settings: names the audio in storage
+    content_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default=SegmentStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    reused: Mapped[bool] = mapped_column(default=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+
+    chapter: Mapped[Chapter] = relationship(back_populates="segments")
+
+
+class Word(Base):
+    """One word of the caption track, on the chapter timeline."""
+
+    __tablename__ = "words"
+    __table_args__ = (Index("ix_words_chapter_index", "chapter_id", "index", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chapter_id: Mapped[int] = mapped_column(ForeignKey("chapters.id", ondelete="CASCADE"))
+    segment_id: Mapped[int] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column(Integer)  # 0-based within the chapter
+    text: Mapped[str] = mapped_column(Text)
+    char_start: Mapped[int] = mapped_column(Integer)  # into the chapter text
+    char_end: Mapped[int] = mapped_column(Integer)
+    start_ms: Mapped[int] = mapped_column(Integer)  # chapter timeline
+    end_ms: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,163 @@
+"""The embedded render: a document in, chapter audio, captions and a manifest out.
+
+Validation happens first and writes nothing; then the job is stored, its tasks run on the
+local pool, and a complete result is exported (the manifest last).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from jobs import context as worker_context
+from jobs.db import ensure_schema, transaction
+from jobs.export import MANIFEST, export_job
+from jobs.local import ProgressCallback, run_job
+from jobs.models import Chapter, JobStatus, Segment, SegmentStatus
+from jobs.pipeline import Factory, PlannedChapter, Voicing, create_job, plan_document
+from narrate.errors import UsageError, VoiceNotFoundError
+from narrate.settings import Settings
+from renderer.engine import Engine, validate_prosody
+from renderer.engines import get_engine
+from renderer.stitch import AudioFormat
+from ssml.document import Document
+from ssml.ingest import load, parse_chapter_range, select_chapters
+from ssml.segment import SegmentPolicy
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    input_path: Path
+    engine: str = "espeak"
+    voice: str | None = None
+    rate: float = 1.0
+    pitch: float = 1.0
+    volume: float = 1.0
+    audio: AudioFormat = field(default_factory=AudioFormat)
+    chapters: str | None = None  # "3-5"
+    include_matter: bool = False
+
+
+@dataclass(frozen=True)
+class Prepared:
+    document: Document
+    plan: list[PlannedChapter]
+    voicing: Voicing
+
+
+@dataclass(frozen=True)
+class RenderReport:
+    job_id: str
+    status: str
+    segments_total: int
+    segments_reused: int
+    manifest: dict[str, Any] | None
+    failures: list[dict[str, Any]]
+
+    @property
+    def segments_synthesized(self) -> int:
+        return self.segments_total - self.segments_reused
+
+
+def read_document(request: RenderRequest) -> Document:
+    document = load(request.input_path, include_matter=request.include_matter)
+    if request.chapters:
+        document = select_chapters(document, parse_chapter_range(request.chapters))
+    return document
+
+
+def policy_for(engine: Engine) -> SegmentPolicy:
+    return SegmentPolicy(max_chars=engine.max_segment_chars, dialect=engine.name)
+
+
+def prepare(request: RenderRequest) -> Prepared:
+    """Read and plan the input and check every option; raises before anything is written."""
+    validate_prosody(request.rate, request.pitch, request.volume)
+    engine = get_engine(request.engine)
+    voice = request.voice or engine.default_voice
+    if voice not in {v.id for v in engine.voices()}:
+        raise VoiceNotFoundError(
+            f"the {engine.name} engine has no voice {voice!r}",
+            hint=f"list its voices with `narrate voices --engine {engine.name}`",
+        )
+    document = read_document(request)
+    plan = plan_document(document, policy_for(engine))
+    voicing = Voicing(engine.name, voice, request.rate, request.pitch, request.volume)
+    return Prepared(document, plan, voicing)
+
+
+def render(
+    settings: Settings,
+    request: RenderRequest,
+    out_dir: Path,
+    *,
+    on_progress: ProgressCallback | None = None,
+    on_start: Any = None,
+) -> RenderReport:
+    """Render ``request`` into ``out_dir`` with the embedded executor."""
+    prepared = prepare(request)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir} exists and is not a folder")
+    ensure_schema(settings.database_url)
+    ctx = worker_context.configure(settings)
+    summary = create_job(
+        ctx.factory,
+        ctx.storage,
+        input_path=request.input_path,
+        document=prepared.document,
+        plan=prepared.plan,
+        voicing=prepared.voicing,
+        audio=request.audio,
+    )
+    if on_start is not None:
+        on_start(summary)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / MANIFEST).unlink(missing_ok=True)  # an old manifest must not vouch for us
+    status = run_job(
+        settings, ctx.factory, summary.job_id, workers=settings.workers, on_progress=on_progress
+    )
+    manifest = None
+    if status == JobStatus.DONE:
+        manifest = export_job(ctx.factory, ctx.storage, summary.job_id, out_dir)
+    return RenderReport(
+        job_id=summary.job_id,
+        status=status,
+        segments_total=summary.segments_total,
+        segments_reused=summary.segments_reused,
+        manifest=manifest,
+        failures=failures(ctx.factory, summary.job_id),
+    )
+
+
+def failures(factory: Factory, job_id: str) -> list[dict[str, Any]]:
+    """Every failed segment of a job with its chapter and reason."""
+    with transaction(factory) as session:
+        rows = session.execute(
+            select(Chapter.index, Chapter.title, Segment.index, Segment.error, Segment.text)
+            .join(Chapter, Segment.chapter_id == Chapter.id)
+            .where(Segment.job_id == job_id, Segment.status == SegmentStatus.FAILED)
+            .order_by(Chapter.index, Segment.index)
+        ).all()
+        failed_chapters = session.execute(
+            select(Chapter.index, Chapter.title)
+            .where(Chapter.job_id == job_id, Chapter.status == SegmentStatus.FAILED)
+            .order_by(Chapter.index)
+        ).all()
+    result: list[dict[str, Any]] = [
+        {
+            "chapter": chapter,
+            "title": title,
+            "segment": segment,
+            "error": error,
+            "text": text[:80],
+        }
+        for chapter, title, segment, error, text in rows
+    ]
+    result += [
+        {"chapter": chapter, "title": title, "segment": None, "error": "stitching failed"}
+        for chapter, title in failed_chapters
+    ]
+    return result

@@ -1,0 +1,1 @@
+"""Alembic migrations for narrate's database (``narrate db upgrade``)."""

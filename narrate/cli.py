@@ -1,0 +1,298 @@
+"""The ``narrate`` command: a thin shell over the public functions of jobs/renderer/ssml.
+
+Exit codes: 0 success, 1 the job failed (or an internal error), 2 bad usage or bad input,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+
+from narrate import __version__
+from narrate.errors import NarrateError
+
+ENGINE_CHOICES = ("espeak",)
+
+
+def main() -> None:
+    """Entry point: run the CLI, turning narrate errors into messages and exit codes."""
+    try:
+        cli.main(standalone_mode=False, prog_name="narrate")
+    except click.exceptions.Abort:
+        click.echo("narrate: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except NarrateError as exc:
+        click.echo(f"narrate: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("narrate: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a bug: say so briefly, details only on request
+        if os.environ.get("NARRATE_DEBUG"):
+            traceback.print_exc()
+        click.echo(
+            f"narrate: internal error: {type(exc).__name__}: {exc}\n"
+            "  (set NARRATE_DEBUG=1 to see the traceback, and please report it)",
+            err=True,
+        )
+        sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="narrate")
+def cli() -> None:
+    """Turn manuscripts into chapter audio files with captions."""
+
+
+def _input_argument() -> Any:
+    return click.argument(
+        "input_path", metavar="INPUT", type=click.Path(path_type=Path, dir_okay=True)
+    )
+
+
+def _document_options(func: Any) -> Any:
+    func = click.option(
+        "--include-matter",
+        is_flag=True,
+        help="Also read front and back matter (cover, title page, colophon...).",
+    )(func)
+    func = click.option(
+        "--chapters", metavar="RANGE", help="Only these chapters, 1-based: 3-5 or 1,4-6."
+    )(func)
+    return click.option(
+        "--engine", type=click.Choice(ENGINE_CHOICES), default="espeak", show_default=True
+    )(func)
+
+
+@cli.command()
+@_input_argument()
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder."
+)
+@_document_options
+@click.option("--voice", help="Voice id (see `narrate voices`); default: the engine's.")
+@click.option(
+    "--format",
+    "audio_format",
+    type=click.Choice(["mp3", "wav", "opus"]),
+    default="mp3",
+    show_default=True,
+)
+@click.option("--sample-rate", "sample_rate_hz", type=int, help="Output sample rate in Hz.")
+@click.option("--bitrate", "bitrate_kbps", type=int, help="Bit rate in kbit/s (mp3, opus).")
+@click.option("--rate", type=float, default=1.0, show_default=True, help="Speed multiplier.")
+@click.option("--pitch", type=float, default=1.0, show_default=True, help="Pitch multiplier.")
+@click.option("--volume", type=float, default=1.0, show_default=True, help="Volume multiplier.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+def render(
+    input_path: Path,
+    out_dir: Path,
+    engine: str,
+    chapters: str | None,
+    include_matter: bool,
+    voice: str | None,
+    audio_format: str,
+    sample_rate_hz: int | None,
+    bitrate_kbps: int | None,
+    rate: float,
+    pitch: float,
+    volume: float,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Render INPUT into one audio file per chapter, with captions, in --out."""
+    from jobs.render import RenderRequest
+    from jobs.render import render as run_render
+    from narrate.progress import ProgressPrinter
+    from narrate.settings import Settings
+    from renderer.stitch import AudioFormat
+
+    request = RenderRequest(
+        input_path=input_path,
+        engine=engine,
+        voice=voice,
+        rate=rate,
+        pitch=pitch,
+        volume=volume,
+        audio=AudioFormat(audio_format, sample_rate_hz, bitrate_kbps),
+        chapters=chapters,
+        include_matter=include_matter,
+    )
+    settings = Settings.from_env()
+    printer = ProgressPrinter(enabled=not quiet)
+    report = run_render(
+        settings, request, out_dir, on_progress=printer.update, on_start=printer.start
+    )
+    printer.close()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "job": report.job_id,
+                    "status": report.status,
+                    "segments": report.segments_total,
+                    "synthesized": report.segments_synthesized,
+                    "reused": report.segments_reused,
+                    "manifest": report.manifest,
+                    "failures": report.failures,
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+    if report.status != "done":
+        click.echo(f"narrate: job {report.job_id} failed; no manifest was written", err=True)
+        for failure in report.failures:
+            where = f"chapter {failure['chapter']} ({failure['title']})"
+            if failure["segment"] is not None:
+                where += f", segment {failure['segment']}"
+            click.echo(f"  {where}: {failure['error']}", err=True)
+        sys.exit(1)
+    if not quiet:
+        if report.segments_synthesized == 0:
+            click.echo(
+                f"nothing to synthesize: all {report.segments_total} segments reused "
+                "from earlier renders",
+                err=True,
+            )
+        else:
+            click.echo(
+                f"synthesized {report.segments_synthesized} segments, "
+                f"reused {report.segments_reused}",
+                err=True,
+            )
+    if not as_json:
+        click.echo(f"job {report.job_id}: wrote {out_dir / 'manifest.json'}")
+
+
+@cli.command()
+@_input_argument()
+@_document_options
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def plan(
+    input_path: Path, engine: str, chapters: str | None, include_matter: bool, as_json: bool
+) -> None:
+    """Show how INPUT would be cut into chapters and segments, without synthesizing."""
+    from jobs.pipeline import plan_document
+    from jobs.render import RenderRequest, policy_for, read_document
+    from renderer.engines import get_engine
+
+    request = RenderRequest(input_path, engine, chapters=chapters, include_matter=include_matter)
+    document = read_document(request)
+    planned = plan_document(document, policy_for(get_engine(engine)))
+    if as_json:
+        payload = {
+            "chapters": [
+                {
+                    "index": chapter.index,
+                    "title": chapter.title,
+                    "segments": [
+                        {"index": s.index, "text": s.text, "ssml": s.ssml, "chars": s.chars}
+                        for s in chapter.segments
+                    ],
+                }
+                for chapter in planned
+            ]
+        }
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        return
+    for chapter in planned:
+        chars = sum(s.chars for s in chapter.segments)
+        click.echo(
+            f"{chapter.index:3d}. {chapter.title}: {len(chapter.segments)} segments, {chars} chars"
+        )
+    if document.skipped:
+        click.echo(f"skipped: {', '.join(document.skipped)} (use --include-matter to read them)")
+
+
+@cli.command()
+@click.option("--engine", type=click.Choice(ENGINE_CHOICES), default="espeak", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def voices(engine: str, as_json: bool) -> None:
+    """List the voices of an engine."""
+    from renderer.engines import get_engine
+
+    found = get_engine(engine).voices()
+    if as_json:
+        click.echo(json.dumps([v.__dict__ for v in found], ensure_ascii=False, indent=2))
+        return
+    for voice in found:
+        languages = ",".join(voice.languages)
+        click.echo(f"{voice.id:24s} {voice.name:32s} {languages}")
+
+
+@cli.command()
+@click.argument("job_id", metavar="JOB")
+@click.option(
+    "--format", "fmt", type=click.Choice(["vtt", "srt", "json"]), default="vtt", show_default=True
+)
+@click.option("--chapter", type=int, help="Only this chapter (1-based); vtt/srt default to 1.")
+def captions(job_id: str, fmt: str, chapter: int | None) -> None:
+    """Print a job's captions from the database: WebVTT, SRT, or the JSON word track."""
+    from jobs.export import captions_json, chapter_captions, load_job
+    from narrate.errors import UsageError
+
+    ctx = open_database()
+    if fmt == "json":
+        payload = captions_json(ctx.factory, job_id)
+        if chapter is not None:
+            payload["chapters"] = [c for c in payload["chapters"] if c["index"] == chapter]
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        return
+    job = load_job(ctx.factory, job_id)
+    wanted = [c for c in job.chapters if c.index == (chapter or 1)]
+    if not wanted:
+        raise UsageError(
+            f"job {job_id} has no chapter {chapter}",
+            hint=f"chapters are 1 to {len(job.chapters)}",
+        )
+    click.echo(chapter_captions(ctx.factory, wanted[0], fmt), nl=False)
+
+
+@cli.group()
+def db() -> None:
+    """Database schema management."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Create or migrate the schema at NARRATE_DATABASE_URL."""
+    from jobs.db import upgrade
+    from narrate.settings import Settings
+
+    settings = Settings.from_env()
+    upgrade(settings.database_url, revision)
+    click.echo(f"database at {_redact(settings.database_url)} is at revision {revision}")
+
+
+def open_database() -> Any:
+    """The worker context for commands that read jobs, with a current schema."""
+    from jobs.context import configure
+    from jobs.db import ensure_schema
+    from narrate.settings import Settings
+
+    settings = Settings.from_env()
+    ensure_schema(settings.database_url)
+    return configure(settings)
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""The engine Protocol: the one interface every synthesis engine implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Voice:
+    """A voice an engine offers."""
+
+    id: str  # what --voice takes
+    name: str
+    languages: tuple[str, ...] = ()
+    gender: str | None = None
+
+
+@dataclass(frozen=True)
+class SynthesisRequest:
+    """What to speak and how.
+
+    ``ssml`` is a complete ``<speak>`` document valid for the engine. Its text content
+    (all text nodes in document order) is the segment text that word marks index into.
+    ``rate``, ``pitch`` and ``volume`` are engine-neutral multipliers: 1.0 is the
+    voice's default, 2.0 twice as fast / high / loud, 0.5 half.
+    """
+
+    ssml: str
+    voice: str
+    rate: float = 1.0
+    pitch: float = 1.0
+    volume: float = 1.0
+
+
+@dataclass(frozen=True)
+class WordMark:
+    """A word the engine reported: character span in the segment text and its times.
+
+    ``end_ms`` is ``None`` when the engine only knows when the word starts.
+    """
+
+    char_start: int
+    char_end: int
+    start_ms: int
+    end_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class SynthesisResult:
+    """Mono 16-bit little-endian PCM plus the word marks the engine gave."""
+
+    pcm: bytes
+    sample_rate_hz: int
+    marks: tuple[WordMark, ...]
+
+    @property
+    def sample_count(self) -> int:
+        return len(self.pcm) // 2
+
+    @property
+    def duration_ms(self) -> int:
+        return self.sample_count * 1000 // self.sample_rate_hz
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """A synthesis engine. Implementations raise errors from :mod:`narrate.errors`."""
+
+    name: str
+    #: the voice used when the user names none
+    default_voice: str
+    #: the most characters of text one segment may hold for this engine
+    max_segment_chars: int
+
+    def synthesize(self, request: SynthesisRequest) -> SynthesisResult: ...
+
+    def voices(self) -> list[Voice]: ...
+
+
+#: engine-neutral prosody ranges: multipliers of the voice's default
+RATE_RANGE = (0.5, 2.0)
+PITCH_RANGE = (0.5, 2.0)
+VOLUME_RANGE = (0.0, 2.0)
+
+
+def validate_prosody(rate: float, pitch: float, volume: float) -> None:
+    """Refuse rate/pitch/volume multipliers outside what every engine supports."""
+    from narrate.errors import UsageError
+
+    for name, value, (low, high) in (
+        ("rate", rate, RATE_RANGE),
+        ("pitch", pitch, PITCH_RANGE),
+        ("volume", volume, VOLUME_RANGE),
+    ):
+        if not low <= value <= high:
+            raise UsageError(
+                f"--{name} {value} is out of range",
+                hint=f"give a multiplier of the voice's default between {low} and {high}"
+                f" (1.0 = unchanged)",
+            )

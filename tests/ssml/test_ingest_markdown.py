@@ -1,0 +1,285 @@
+"""Tests for Markdown ingest (CommonMark + footnotes + tables + math + d2l-book markup)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from narrate.errors import EmptyDocumentError, MalformedDocumentError
+from ssml.document import Document
+from ssml.ingest import load
+from ssml.ingest.markdown import strip_d2l, unwrap_highlights
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+
+
+def md(tmp_path: Path, text: str, name: str = "doc.md") -> Document:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return load(path)
+
+
+def corpus(name: str) -> Path:
+    path = CORPUS / name
+    if not path.exists():
+        pytest.skip("corpus not available")
+    return path
+
+
+# --- structure ------------------------------------------------------------------------
+
+
+def test_h1_and_h2_start_chapters_deeper_headings_are_paragraphs(tmp_path: Path) -> None:
+    doc = md(tmp_path, "# One\n\nA.\n\n### Sub\n\nB.\n\n## Two\n\nC.\n\n#### Deep\n")
+    assert doc.format == "markdown"
+    assert [(c.title, c.paragraphs) for c in doc.chapters] == [
+        ("One", ("A.", "Sub", "B.")),
+        ("Two", ("C.", "Deep")),
+    ]
+    assert [c.source for c in doc.chapters] == ["line 1", "line 9"]
+
+
+def test_setext_headings(tmp_path: Path) -> None:
+    doc = md(tmp_path, "First\n=====\n\nBody one.\n\nSecond\n------\n\nBody two.\n")
+    assert [c.title for c in doc.chapters] == ["First", "Second"]
+
+
+def test_text_before_first_heading_is_introduction(tmp_path: Path) -> None:
+    doc = md(tmp_path, "Opening words.\n\n# Chapter I\n\nBody.\n# Chapter II\n\nMore.\n")
+    assert [c.title for c in doc.chapters] == ["Introduction", "Chapter I", "Chapter II"]
+    assert doc.chapters[0].paragraphs == ("Opening words.",)
+    assert doc.title is None
+
+
+def test_text_before_first_heading_uses_front_matter_title(tmp_path: Path) -> None:
+    doc = md(tmp_path, "---\ntitle: My Notes\nauthor: me\n---\nOpening.\n\n## Part\n\nBody.\n")
+    assert doc.title == "My Notes"
+    assert [c.title for c in doc.chapters] == ["My Notes", "Part"]
+    assert doc.chapters[0].paragraphs == ("Opening.",)
+
+
+def test_no_introduction_without_text(tmp_path: Path) -> None:
+    doc = md(tmp_path, "\n\n<!-- comment -->\n\n# Only\n\nBody.\n")
+    assert [c.title for c in doc.chapters] == ["Only"]
+
+
+def test_heading_directly_followed_by_heading_is_merged(tmp_path: Path) -> None:
+    doc = md(tmp_path, "# Linear Algebra\n## Scalars\n\nBody.\n\n## Vectors\n\nMore.\n")
+    assert [c.title for c in doc.chapters] == ["Scalars", "Vectors"]
+    assert doc.chapters[0].paragraphs == ("Linear Algebra", "Body.")
+    assert doc.title == "Linear Algebra"
+
+
+def test_trailing_empty_heading_is_dropped(tmp_path: Path) -> None:
+    doc = md(tmp_path, "# A\n\nBody.\n\n# B\n")
+    assert [c.title for c in doc.chapters] == ["A"]
+
+
+def test_headings_are_spoken(tmp_path: Path) -> None:
+    doc = md(tmp_path, "# Chapter IV: The Sphinx\n\nx\n\n# XII\n\ny\n\n# Scalars\n\nz\n")
+    assert [c.heading for c in doc.chapters] == ["Chapter 4: The Sphinx", "Chapter 12", "Scalars"]
+
+
+# --- blocks and inlines ---------------------------------------------------------------
+
+BLOCKS = """\
+# Blocks
+
+Para with *emphasis*, __strong__, ~~struck~~, a [link](http://x.org "t") and `inline code`.
+
+- item one
+- item **two**
+  - nested item
+1. numbered
+
+> A quoted
+> paragraph.
+>
+> Second quote paragraph.
+
+| Name | Value |
+|------|-------|
+| a    | 1     |
+| b    |       |
+
+```python
+print("fenced code")
+```
+
+    indented code
+
+<div>
+an html block
+</div>
+
+![an image](pic.png)
+
+Image ![alt text](pic.png) inside text.
+
+Text with inline <b>html</b> and a marker<sup>2</sup>.
+"""
+
+
+def test_blocks_and_inlines(tmp_path: Path) -> None:
+    doc = md(tmp_path, BLOCKS)
+    assert doc.chapters[0].paragraphs == (
+        "Para with emphasis, strong, struck, a link and inline code.",
+        "item one",
+        "item two",
+        "nested item",
+        "numbered",
+        "A quoted paragraph.",
+        "Second quote paragraph.",
+        "Name, Value",
+        "a, 1",
+        "b",
+        "Image inside text.",
+        "Text with inline html and a marker.",
+    )
+
+
+def test_footnotes_removed(tmp_path: Path) -> None:
+    text = "# A\n\nA claim[^1] and another[^note].\n\n[^1]: First note.\n[^note]: Second.\n"
+    doc = md(tmp_path, text)
+    assert doc.chapters[0].paragraphs == ("A claim and another.",)
+
+
+def test_math_is_left_as_literal_latex(tmp_path: Path) -> None:
+    text = (
+        "# M\n\nInline $x_1 * y_2$ and $\\frac{a}{b}$ here.\n\n"
+        "$$\n\\begin{bmatrix}1 \\\\ 2\\end{bmatrix}\n$$\n\nAnd $$a^2$$ inline.\n"
+    )
+    doc = md(tmp_path, text)
+    assert doc.chapters[0].paragraphs == (
+        "Inline $x_1 * y_2$ and $\\frac{a}{b}$ here.",
+        "$$ \\begin{bmatrix}1 \\\\ 2\\end{bmatrix} $$",
+        "And $$a^2$$ inline.",
+    )
+
+
+def test_unclosed_math_does_not_crash(tmp_path: Path) -> None:
+    doc = md(tmp_path, "# M\n\nCosts $5 and $$ more.\n\n$$\nunclosed\n")
+    assert doc.chapters[0].paragraphs[0] == "Costs $5 and $$ more."
+
+
+def test_normalisation_is_applied(tmp_path: Path) -> None:
+    doc = md(tmp_path, "# “Quoted” title\n\nHe said\u2060—no\u00a0…\n")
+    assert doc.chapters[0].title == '"Quoted" title'
+    assert doc.chapters[0].paragraphs == ("He said — no ...",)
+
+
+def test_only_code_is_empty(tmp_path: Path) -> None:
+    with pytest.raises(EmptyDocumentError):
+        md(tmp_path, "```\ncode only\n```\n")
+
+
+def test_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "x.md"
+    path.write_bytes(b"# Title\n\nna\xefve\n")
+    with pytest.raises(MalformedDocumentError, match="byte offset 11"):
+        load(path)
+
+
+# --- d2l-book markup ------------------------------------------------------------------
+
+D2L = """\
+# Calculus
+:label:`sec_calculus`
+
+Archimedes inscribed polygons
+(:numref:`fig_circle_area`). See also :numref:`sec_linear-algebra`.
+
+![Polygons.](../img/polygon-circle.svg)
+:label:`fig_circle_area`
+
+[**The *derivative* of $f$ is**]
+
+(**$$f'(x) = \\lim_{h \\rightarrow 0} \\frac{f(x+h) - f(x)}{h}.$$**)
+:eqlabel:`eq_derivative`
+
+We (**keep
+the axes**) and [**the $\\ell_2$ *norm***] as in :eqref:`eq_derivative`.
+Read :citet:`Strang.1993` and :citet:`Petersen.Pedersen.ea.2008`.
+
+:begin_tab:`mxnet`
+MXNet-only prose.
+:end_tab:
+
+:begin_tab:`pytorch`
+[Discussions](https://discuss.d2l.ai/t/31)
+:end_tab:
+
+## Exercises
+
+1. Prove it.
+"""
+
+
+def test_d2l_markup(tmp_path: Path) -> None:
+    doc = md(tmp_path, D2L)
+    assert [c.title for c in doc.chapters] == ["Calculus", "Exercises"]
+    assert doc.chapters[0].paragraphs == (
+        "Archimedes inscribed polygons (the figure). See also the section.",
+        "The derivative of $f$ is",
+        "$$f'(x) = \\lim_{h \\rightarrow 0} \\frac{f(x+h) - f(x)}{h}.$$",
+        "We keep the axes and the $\\ell_2$ norm as in the equation. "
+        "Read Strang 1993 and Petersen, Pedersen et al. 2008.",
+    )
+    assert doc.chapters[1].source == "line 27"
+
+
+def test_highlight_markers_left_alone_outside_d2l(tmp_path: Path) -> None:
+    doc = md(tmp_path, "# A\n\nSee (**this**) and [**that**](http://x).\n")
+    assert doc.chapters[0].paragraphs == ("See (this) and that.",)
+
+
+def test_strip_d2l_keeps_unclosed_tab_content() -> None:
+    lines, origin = strip_d2l([":begin_tab:`x`", "text", ":label:`a`", "more"])
+    assert lines == ["text", "more"]
+    assert origin == [1, 3]
+
+
+def test_unwrap_highlights_does_not_cross_paragraphs() -> None:
+    assert unwrap_highlights("(**a\n\nb**)") == "(**a\n\nb**)"
+    assert unwrap_highlights("x (**a\nb**) y") == "x a\nb y"
+
+
+@pytest.mark.parametrize("name", ["d2l-en_linear-algebra.md", "d2l-en_calculus.md"])
+def test_d2l_corpus(name: str) -> None:
+    doc = load(corpus(name))
+    text = "\n".join(p for c in doc.chapters for p in c.blocks)
+    for marker in (":label:", ":eqlabel:", ":numref:", ":begin_tab:", ":end_tab:", "(**", "**]"):
+        assert marker not in text
+    assert "Discussions" not in text
+    assert "$" in text  # math kept literally for the LaTeX stage
+    assert doc.chapters[-1].title == "Exercises"
+
+
+def test_d2l_linear_algebra_chapters() -> None:
+    doc = load(corpus("d2l-en_linear-algebra.md"))
+    assert doc.title == "Linear Algebra"
+    titles = [c.title for c in doc.chapters]
+    assert titles[:4] == ["Linear Algebra", "Scalars", "Vectors", "Matrices"]
+    assert len(titles) == 14
+    assert doc.chapters[0].paragraphs[0].startswith("By now, we can load datasets into tensors")
+    assert doc.chapters[1].paragraphs[-1].startswith("Scalars are implemented as tensors")
+    assert doc.chapters[1].source == "line 14"
+
+
+# --- the Time Machine manuscript ------------------------------------------------------
+
+
+def test_time_machine_markdown() -> None:
+    doc = load(corpus("h-g-wells_the-time-machine.md"))
+    roman = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII"]
+    assert [c.title for c in doc.chapters] == [f"Chapter {r}" for r in roman] + ["Epilogue"]
+    assert [c.heading for c in doc.chapters] == [f"Chapter {n}" for n in range(1, 13)] + [
+        "Epilogue"
+    ]
+    assert sum(len(c.paragraphs) for c in doc.chapters) == 308
+    text = "\n".join(p for c in doc.chapters for p in c.paragraphs)
+    assert "[^1]" not in text
+    assert "\u2060" not in text and "\u200a" not in text and "*" not in text
+    assert "It may be, of course, that the floor did not slope" not in text  # footnote body
+    assert "this way — marking the points" in doc.chapters[0].paragraphs[0]

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import pytest
+from lxml import etree
+
+from ssml.build import build_ssml, text_content
+from ssml.document import Chapter
+from ssml.segment import SegmentPolicy, segment_chapter
+from ssml.sentences import split_long, split_sentences
+from ssml.slug import slugify
+
+
+def spans(text: str) -> list[str]:
+    return [text[a:b] for a, b in split_sentences(text)]
+
+
+def test_sentences_respect_abbreviations_initials_and_quotes() -> None:
+    text = 'Mr. Smith met H. G. Wells. "Is it?" he asked. It was 3.5 m long! Was it?'
+    assert spans(text) == [
+        "Mr. Smith met H. G. Wells.",
+        '"Is it?" he asked.',
+        "It was 3.5 m long!",
+        "Was it?",
+    ]
+
+
+def test_chinese_sentences_split_after_full_width_marks() -> None:
+    text = "子曰：“学而时习之，不亦说乎？”有朋自远方来。人不知而不愠。"
+    assert spans(text) == ["子曰：“学而时习之，不亦说乎？”", "有朋自远方来。", "人不知而不愠。"]
+
+
+def test_split_long_prefers_clauses_then_spaces() -> None:
+    text = "first part, second part that is rather long, and a third part"
+    pieces = [text[a:b] for a, b in split_long(text, 0, len(text), 30)]
+    assert all(len(p) <= 30 for p in pieces)
+    assert pieces[0] == "first part, second part that"[: len(pieces[0])]
+    assert " ".join(pieces).replace("  ", " ") == text
+
+
+def test_segments_cover_the_chapter_in_order_under_the_limit() -> None:
+    paragraphs = tuple(
+        " ".join(f"Sentence {p}.{i} says something fairly ordinary." for i in range(7))
+        for p in range(6)
+    )
+    chapter = Chapter(title="IV", heading="Chapter 4", paragraphs=paragraphs)
+    segments = segment_chapter(chapter, SegmentPolicy(max_chars=200))
+    text = chapter.text
+    assert segments[0].text == "Chapter 4"
+    assert segments[0].pause_after_ms == 1200
+    assert all(s.chars <= 200 for s in segments)
+    assert [s.index for s in segments] == list(range(len(segments)))
+    for segment in segments:
+        assert text[segment.char_start : segment.char_end] == segment.text
+        assert text_content(segment.ssml) == segment.text + "\n"
+    spoken = " ".join(s.text.replace("\n\n", " ") for s in segments)
+    assert spoken.split() == text.split()
+    assert segments[-1].pause_after_ms == 0
+
+
+def test_short_paragraphs_share_a_segment_with_a_break() -> None:
+    chapter = Chapter(title="One", paragraphs=("First paragraph.", "Second paragraph."))
+    (segment,) = segment_chapter(chapter, SegmentPolicy(max_chars=500, paragraph_pause_ms=650))
+    root = etree.fromstring(segment.ssml)
+    assert [b.get("time") for b in root.iter("break")] == ["650ms"]
+    assert segment.text == "First paragraph.\n\nSecond paragraph."
+
+
+@pytest.mark.parametrize("dangerous", ["a < b & c > d", "<speak>hi</speak>", "]]> &amp; <!--"])
+def test_markup_in_text_is_escaped_and_read_as_text(dangerous: str) -> None:
+    ssml = build_ssml([dangerous], pause_ms=500)
+    root = etree.fromstring(ssml)
+    assert root.tag == "speak"
+    assert len(root) == 0  # no element came from the text
+    assert text_content(ssml) == dangerous + "\n"
+
+
+def test_ssml_ends_with_newline_so_espeak_does_not_say_dot() -> None:
+    assert build_ssml(["It ended."], pause_ms=0).endswith(".\n</speak>")
+
+
+@pytest.mark.parametrize(
+    ("title", "slug"),
+    [("../../x", "x"), ("Chapter IV: The Sphinx", "chapter-iv-the-sphinx"), ("学而篇", "fallback")],
+)
+def test_slugs_are_safe_file_names(title: str, slug: str) -> None:
+    assert slugify(title, fallback="fallback") == slug

@@ -310,11 +310,23 @@ def _split_sentence(tokens: list[_Token], rules: CueRules) -> list[tuple[_Token,
         if cost is None:
             continue
         penalty = _SPLIT_PENALTY[tokens[start - 1].tier] if start else 0
+        # grow the part one token at a time, keeping its width and first-fit line count
+        size = lines = width = 0
         for end in range(start + 1, len(tokens) + 1):
-            part = tokens[start:end]
-            if not _fits(part, rules):
-                break
-            size = len(_join(part))
+            token = tokens[end - 1]
+            if end == start + 1:
+                size = width = len(token.text)
+                lines = 1
+            else:
+                step = token.space_before + len(token.text)
+                size += step
+                if width + step <= rules.max_line_chars:
+                    width += step
+                else:
+                    lines, width = lines + 1, len(token.text)
+                too_long = token.end_ms - tokens[start].start_ms > rules.max_duration_ms
+                if too_long or lines > rules.max_lines:
+                    break
             candidate = (cost[0] + penalty, cost[1] + 1, cost[2] + size * size)
             current = best[end]
             if current is None or candidate < current:

@@ -60,6 +60,7 @@ _WHITESPACE_RE = re.compile(r"[^\S\u3000]+")
 def normalize_text(s: str) -> str:
     """Return ``s`` cleaned up for speech (see the module docstring for every rule)."""
     s = s.translate(_INVISIBLE).translate(_SPACES)
+    s = _WHITESPACE_RE.sub(" ", s)  # first, so no rule below meets a long whitespace run
     s = _remove_footnote_markers(s)
     s = _normalize_dashes(s)
     s = s.translate(_QUOTES).replace("…", "...")

@@ -142,7 +142,7 @@ BOMB = """<?xml version="1.0"?>
     ("name", "content", "message"),
     [
         ("missing.md", None, "not found|does not exist|no such"),
-        ("book.pdf", b"%PDF-1.4 whatever", "format|supported"),
+        ("book.pdf", b"%PDF-1.4 whatever", "kind of document|format"),
         ("empty.md", b"   \n\n", "no text|empty"),
         ("latin1.txt", "Caf\xe9 au lait".encode("latin-1"), "UTF-8"),
         ("broken.epub", "broken-epub", "EPUB"),

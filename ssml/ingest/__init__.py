@@ -89,17 +89,17 @@ def _check_format_name(format: str | None) -> str | None:
 
 def _read_input(path: Path) -> bytes:
     """The file's bytes, after checking that it exists, is a file and is not too large."""
-    if not path.exists():
-        raise InputError(
-            f"input file {str(path)!r} does not exist",
-            hint="check the path and spelling, or give an absolute path",
-        )
-    if not path.is_file():
-        raise InputError(
-            f"input {str(path)!r} is not a regular file (is it a directory?)",
-            hint="give the path of one document file, e.g. book.epub or notes.md",
-        )
     try:
+        if not path.exists():
+            raise InputError(
+                f"input file {str(path)!r} does not exist",
+                hint="check the path and spelling, or give an absolute path",
+            )
+        if not path.is_file():
+            raise InputError(
+                f"input {str(path)!r} is not a regular file (is it a directory?)",
+                hint="give the path of one document file, e.g. book.epub or notes.md",
+            )
         size = path.stat().st_size
         if size > MAX_INPUT_BYTES:
             raise DocumentTooLargeError(
@@ -136,8 +136,8 @@ def detect_format(path: Path, data: bytes) -> str:
         f"cannot tell what kind of document {path.name} is (extension "
         f"{path.suffix or '(none)'!r} is not one narrate knows)",
         hint="narrate reads Markdown (.md, .markdown), plain text (.txt, .text), "
-        "HTML (.html, .htm, .xhtml) and EPUB (.epub); rename the file or pass the "
-        f"format explicitly (one of: {', '.join(FORMATS)})",
+        "HTML (.html, .htm, .xhtml) and EPUB (.epub); give the file the extension that "
+        "matches its content",
     )
 
 
@@ -146,7 +146,7 @@ def _empty(path: Path, document: Document) -> EmptyDocumentError:
         return EmptyDocumentError(
             f"{path.name} has no chapters with text to read once front and back matter "
             f"({', '.join(document.skipped)}) is skipped",
-            hint="include front and back matter (include_matter) if that is what you want read",
+            hint="use --include-matter if you want front and back matter read",
         )
     return EmptyDocumentError(
         f"{path.name} contains no text to read",
@@ -193,8 +193,9 @@ def select_chapters(doc: Document, numbers: list[int]) -> Document:
     wrong = sorted({n for n in numbers if not 1 <= n <= count})
     if wrong:
         shown = ", ".join(map(str, wrong))
+        missing = f"chapters {shown} do not" if len(wrong) > 1 else f"chapter {shown} does not"
         raise UsageError(
-            f"chapter {shown} does not exist: the document has {count} chapter"
+            f"{missing} exist: the document has {count} chapter"
             f"{'s' if count != 1 else ''} (valid range 1-{count})",
             hint=f"choose chapters between 1 and {count}",
         )

@@ -63,78 +63,26 @@ EPUB_MIMETYPE = b"application/epub+zip"
 CONTAINER = "META-INF/container.xml"
 ZIP_MAGIC = b"PK\x03\x04"
 
-MATTER_TYPES = frozenset(
-    [
-        "cover",
-        "titlepage",
-        "halftitlepage",
-        "halftitle",
-        "frontispiece",
-        "imprint",
-        "imprimatur",
-        "toc",
-        "landmarks",
-        "loi",
-        "lot",
-        "loa",
-        "lov",
-        "copyright-page",
-        "colophon",
-        "endnotes",
-        "footnotes",
-        "rearnotes",
-        "index",
-        "bibliography",
-        "glossary",
-        "errata",
-        "seriespage",
-        "other-credits",
-        "contributors",
-        "revision-history",
-    ]
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+MATTER_TYPES = _words(
+    "cover titlepage halftitlepage halftitle frontispiece imprint imprimatur toc "
+    "landmarks loi lot loa lov copyright-page colophon endnotes footnotes rearnotes "
+    "index bibliography glossary errata seriespage other-credits contributors "
+    "revision-history"
 )
-KEEP_TYPES = frozenset(
-    [
-        "chapter",
-        "part",
-        "division",
-        "volume",
-        "subchapter",
-        "prologue",
-        "epilogue",
-        "preface",
-        "foreword",
-        "introduction",
-        "preamble",
-        "conclusion",
-        "afterword",
-        "appendix",
-        "dedication",
-        "epigraph",
-        "acknowledgments",
-        "acknowledgements",
-        "abstract",
-    ]
+KEEP_TYPES = _words(
+    "chapter part division volume subchapter prologue epilogue preface foreword "
+    "introduction preamble conclusion afterword appendix dedication epigraph "
+    "acknowledgments acknowledgements abstract"
 )
 _GUIDE_ALIASES = {"title-page": "titlepage", "notes": "endnotes", "copyright": "copyright-page"}
-MATTER_FILE_WORDS = frozenset(
-    [
-        "cover",
-        "titlepage",
-        "title",
-        "halftitle",
-        "halftitlepage",
-        "toc",
-        "nav",
-        "contents",
-        "copyright",
-        "colophon",
-        "imprint",
-        "uncopyright",
-        "endnotes",
-        "footnotes",
-        "notes",
-    ]
+MATTER_FILE_WORDS = _words(
+    "cover titlepage title halftitle halftitlepage toc nav contents copyright "
+    "colophon imprint uncopyright endnotes footnotes notes"
 )
 MATTER_TITLES = frozenset(
     [
@@ -458,8 +406,15 @@ class _Item:
     matter: bool
 
 
-def read_item(reader: _Reader, package: Package, nav: Navigation, idref: str) -> _Item | None:
-    """One spine item as a section, or None if it is not a text document."""
+def read_item(
+    reader: _Reader, package: Package, nav: Navigation, idref: str, continues: str | None
+) -> _Item | None:
+    """One spine item as a section, or None if it is not a text document.
+
+    An item with neither a toc entry nor a heading, in a book that has a toc, continues
+    the previous item (``continues`` is its title): it gets that title, and no spoken
+    heading.
+    """
     item = package.manifest.get(idref)
     if item is None:
         raise broken(f"the spine names {idref!r}, which is not in the manifest")
@@ -471,16 +426,24 @@ def read_item(reader: _Reader, package: Package, nav: Navigation, idref: str) ->
     types = item_types(body)
     # A notes document is read whole (when matter is kept); elsewhere notes are dropped.
     blocks = extract_blocks(body, Options(drop_header=False, drop_notes=not types & NOTE_TYPES))
+    own_title = nav.titles.get(item.path) or first_heading(blocks)
+    continued = not own_title and continues is not None
     title = normalize_text(
-        nav.titles.get(item.path)
-        or first_heading(blocks)
+        own_title
+        or continues
         or prettify_stem(posixpath.splitext(posixpath.basename(item.path))[0])
     )
     signals = nav.landmarks.get(item.path, set()) | package.guide.get(item.path, set())
     matter = is_matter(types, signals, item.path, title, is_nav="nav" in item.properties)
     has_heading = any(b.level for b in blocks)
     paragraphs = body_paragraphs(blocks, title)
-    section = Section(title, paragraphs, source=item.href, merge_if_empty=has_heading)
+    section = Section(
+        title,
+        paragraphs,
+        source=item.href,
+        merge_if_empty=has_heading,
+        speak_heading=not continued,
+    )
     return _Item(section, matter)
 
 
@@ -503,9 +466,14 @@ def parse(
         if not package.spine:
             raise broken(f"its package file {opf_path} has an empty spine (no reading order)")
         nav = read_navigation(reader, package)
-        items = [read_item(reader, package, nav, idref) for idref in package.spine]
-    kept = [i.section for i in items if i and (include_matter or not i.matter)]
-    skipped = [i.section.title for i in items if i and i.matter and not include_matter]
+        items: list[_Item] = []
+        for idref in package.spine:
+            previous = items[-1].section.title if items and nav.titles else None
+            item = read_item(reader, package, nav, idref, previous)
+            if item is not None:
+                items.append(item)
+    kept = [i.section for i in items if include_matter or not i.matter]
+    skipped = [i.section.title for i in items if i.matter and not include_matter]
     return Document(
         chapters=tuple(assemble(kept)),
         title=package.title,

@@ -20,96 +20,33 @@ from ssml.ingest.text import Section, assemble, decode_utf8
 EPUB_NS = "http://www.idpf.org/2007/ops"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
-_ALWAYS_DROPPED = frozenset(
-    [
-        "script",
-        "style",
-        "noscript",
-        "template",
-        "nav",
-        "aside",
-        "footer",
-        "head",
-        "title",
-        "meta",
-        "link",
-        "pre",
-        "svg",
-        "img",
-        "picture",
-        "video",
-        "audio",
-        "object",
-        "embed",
-        "iframe",
-        "canvas",
-        "map",
-        "area",
-        "button",
-        "input",
-        "select",
-        "textarea",
-        "option",
-        "rt",
-        "rp",
-    ]
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_ALWAYS_DROPPED = _words(
+    "script style noscript template nav aside footer head title meta link pre svg img "
+    "picture video audio object embed iframe canvas map area button input select "
+    "textarea option rt rp"
 )
-_BLOCKS = frozenset(
-    [
-        "html",
-        "body",
-        "main",
-        "article",
-        "section",
-        "div",
-        "p",
-        "ul",
-        "ol",
-        "li",
-        "dl",
-        "dt",
-        "dd",
-        "blockquote",
-        "table",
-        "thead",
-        "tbody",
-        "tfoot",
-        "tr",
-        "td",
-        "th",
-        "caption",
-        "figure",
-        "figcaption",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "hgroup",
-        "address",
-        "center",
-        "details",
-        "summary",
-        "fieldset",
-        "legend",
-        "form",
-        "header",
-        "hr",
-        "menu",
-    ]
+_BLOCKS = _words(
+    "html body main article section div p ul ol li dl dt dd blockquote table thead "
+    "tbody tfoot tr td th caption figure figcaption h1 h2 h3 h4 h5 h6 hgroup address "
+    "center details summary fieldset legend form header hr menu"
 )
 _HEADINGS = {f"h{n}": n for n in range(1, 7)}
-_NOTE_LINK_TYPES = frozenset(["noteref", "backlink", "annoref", "pagebreak"])
-_NOTE_LINK_ROLES = frozenset(["doc-noteref", "doc-backlink", "doc-pagebreak"])
-_NOTE_LINK_CLASSES = frozenset(["footnote-ref", "footnote-backref", "footnoteref", "noteref"])
-NOTE_TYPES = frozenset(
-    ["footnote", "footnotes", "endnote", "endnotes", "rearnote", "rearnotes", "note"]
+_NOTE_LINK_TYPES = _words("noteref backlink annoref pagebreak")
+_NOTE_LINK_ROLES = _words("doc-noteref doc-backlink doc-pagebreak")
+_NOTE_LINK_CLASSES = _words("footnote-ref footnote-backref footnoteref noteref")
+NOTE_TYPES = _words("footnote footnotes endnote endnotes rearnote rearnotes note")
+_NOTE_ROLES = _words("doc-footnote doc-endnote doc-endnotes")
+_NOTE_CLASSES = _words("footnotes footnote endnotes")
+_MARKER_RE = re.compile(r"[\[(]?\s*(?:\d{1,3}|[*†‡§¶#]{1,3})\s*[\])]?")
+_LINKED_MARKER_RE = re.compile(
+    r"[\[(]?\s*(?:\d{1,3}|[a-z]{1,2}|[ivxlc]{1,6}|[*†‡§¶#]{1,3})\s*[\])]?"
 )
-_NOTE_ROLES = frozenset(["doc-footnote", "doc-endnote", "doc-endnotes"])
-_NOTE_CLASSES = frozenset(["footnotes", "footnote", "endnotes"])
-_SUP_MARKER_RE = re.compile(r"\s*[\[(]?\s*(?:\d{1,3}|[*†‡§¶#]+)\s*[\])]?\s*")
-_LINKED_SUP_MARKER_RE = re.compile(r"\s*[\[(]?\s*(?:\d{1,3}|[a-z]{1,2}|[*†‡§¶#]+)\s*[\])]?\s*")
+_MAX_MARKER_CHARS = 12
 
 
 @dataclass(frozen=True)
@@ -147,12 +84,21 @@ def _is_note_machinery(el: Any, name: str, drop_notes: bool) -> bool:
     return name == "sup" and _is_footnote_sup(el)
 
 
+def is_footnote_marker(text: str, *, linked: bool = False) -> bool:
+    """Whether superscript text is a footnote marker: ``1``, ``[12]``, ``*``, ``†``.
+
+    A linked superscript may also be a letter or a small Roman numeral (``a``, ``iv``).
+    """
+    text = text.strip()
+    if not text or len(text) > _MAX_MARKER_CHARS:
+        return False
+    return bool((_LINKED_MARKER_RE if linked else _MARKER_RE).fullmatch(text))
+
+
 def _is_footnote_sup(el: Any) -> bool:
     text = "".join(el.itertext())
-    if _SUP_MARKER_RE.fullmatch(text):
-        return True
-    has_link = any(local_name(a) == "a" for a in el.iter())
-    return has_link and bool(_LINKED_SUP_MARKER_RE.fullmatch(text))
+    linked = any(local_name(a) == "a" for a in el.iter())
+    return is_footnote_marker(text, linked=linked)
 
 
 @dataclass(frozen=True)
@@ -175,12 +121,23 @@ def inline_text(el: Any, options: Options = Options()) -> str:
     if _is_dropped(el, name, options):
         return ""
     if name == "math":
-        return str(el.get("alttext") or "".join(el.itertext()))
+        return str(el.get("alttext") or "") or _math_text(el)
     if name == "br":
         return " "
     parts = [el.text or ""]
     for child in el:
         parts.append(inline_text(child, options))
+        parts.append(child.tail or "")
+    return "".join(parts)
+
+
+def _math_text(el: Any) -> str:
+    """MathML text content, leaving out ``<annotation>`` (TeX, MathML-content) copies."""
+    if local_name(el) in ("annotation", "annotation-xml"):
+        return ""
+    parts = [el.text or ""]
+    for child in el:
+        parts.append(_math_text(child))
         parts.append(child.tail or "")
     return "".join(parts)
 
@@ -262,7 +219,8 @@ def sections_from_blocks(blocks: list[Block], preamble_title: str) -> list[Secti
 
 def parse(data: bytes, name: str, stem: str) -> Document:
     """Parse a UTF-8 HTML page into a Document."""
-    decode_utf8(data, name)  # a clear error for non-UTF-8 input
+    if not decode_utf8(data, name).strip():  # also: a clear error for non-UTF-8 input
+        return Document(chapters=(), format="html")
     root = parse_html(data, name)
     title = find_title(root)
     blocks = extract_blocks(find_body(root))

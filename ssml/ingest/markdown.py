@@ -26,6 +26,7 @@ from mdit_py_plugins.footnote import footnote_plugin
 from mdit_py_plugins.front_matter import front_matter_plugin
 
 from ssml.document import Document
+from ssml.ingest.html import is_footnote_marker
 from ssml.ingest.text import Section, assemble, decode_utf8
 
 # --- d2l-book markup --------------------------------------------------------------------
@@ -33,9 +34,7 @@ from ssml.ingest.text import Section, assemble, decode_utf8
 _D2L_RE = re.compile(r"^:(?:begin_tab|label|eqlabel):|:(?:numref|eqref|label|citet|cite):`", re.M)
 _ROLE_ONLY_LINE_RE = re.compile(r"\s*(?::(?:label|eqlabel):`[^`\n]*`\s*)+")
 _ROLE_RE = re.compile(r":([a-z]+):`([^`\n]*)`")
-_NOT_BLANK_LINE = r"(?:(?!\n[ \t]*\n).)+?"
-_PAREN_HIGHLIGHT_RE = re.compile(rf"\(\*\*({_NOT_BLANK_LINE})\*\*\)", re.S)
-_BRACKET_HIGHLIGHT_RE = re.compile(rf"\[\*\*({_NOT_BLANK_LINE})\*\*\](?![(\[])", re.S)
+_BLANK_LINE_RE = re.compile(r"(\n[ \t]*\n)")
 _REFERENCE_NOUNS = {
     "fig": "the figure",
     "sec": "the section",
@@ -79,14 +78,12 @@ def strip_d2l(lines: Sequence[str]) -> tuple[list[str], list[int]]:
     """Remove d2l-book markup; return the kept lines and each one's 0-based origin line."""
     kept: list[str] = []
     origin: list[int] = []
+    next_end = _next_end_tab(lines)
     index = 0
     while index < len(lines):
         line = lines[index]
         if line.strip().startswith(":begin_tab:"):
-            end = next(
-                (j for j in range(index + 1, len(lines)) if lines[j].strip() == ":end_tab:"),
-                None,
-            )
+            end = next_end[index]
             if end is not None:
                 index = end + 1
                 continue
@@ -97,18 +94,54 @@ def strip_d2l(lines: Sequence[str]) -> tuple[list[str], list[int]]:
     return kept, origin
 
 
+def _next_end_tab(lines: Sequence[str]) -> list[int | None]:
+    """For each line, the index of the first later ``:end_tab:`` line (one backward pass)."""
+    result: list[int | None] = [None] * len(lines)
+    following: int | None = None
+    for index in range(len(lines) - 1, -1, -1):
+        result[index] = following
+        if lines[index].strip() == ":end_tab:":
+            following = index
+    return result
+
+
 def unwrap_highlights(text: str) -> str:
-    """Drop d2l's ``(**``/``**)`` and ``[**``/``**]`` highlight markers."""
-    text = _PAREN_HIGHLIGHT_RE.sub(r"\1", text)
-    return _BRACKET_HIGHLIGHT_RE.sub(r"\1", text)
+    """Drop d2l's ``(**``/``**)`` and ``[**``/``**]`` markers (never across a blank line)."""
+    paragraphs = _BLANK_LINE_RE.split(text)
+    return "".join(
+        _unwrap(_unwrap(part, "(**", "**)", None), "[**", "**]", "([") for part in paragraphs
+    )
+
+
+def _unwrap(text: str, opener: str, closer: str, not_before: str | None) -> str:
+    """Remove ``opener``...``closer`` pairs, keeping the inside; linear time.
+
+    A pair whose closer is followed by a character in ``not_before`` is left alone
+    (``[**bold**](url)`` is a Markdown link, not a highlight).
+    """
+    out: list[str] = []
+    done = 0
+    while (start := text.find(opener, done)) != -1:
+        end = text.find(closer, start + len(opener))
+        if end == -1:
+            break
+        after = end + len(closer)
+        if not_before and text[after : after + 1] and text[after] in not_before:
+            out.append(text[done:after])
+        else:
+            out.append(text[done:start])
+            out.append(text[start + len(opener) : end])
+        done = after
+    out.append(text[done:])
+    return "".join(out)
 
 
 # --- Markdown ---------------------------------------------------------------------------
 
 _FRONT_TITLE_RE = re.compile(r"^title:\s*(.+?)\s*$", re.M)
 _SUP_OPEN_RE = re.compile(r"<sup\b", re.I)
+_BR_RE = re.compile(r"<br\b", re.I)
 _SUP_CLOSE_RE = re.compile(r"</sup\s*>", re.I)
-_SUP_MARKER_RE = re.compile(r"\s*[\[(]?\s*(?:\d{1,3}|[*†‡§¶#]+)\s*[\])]?\s*")
 _SKIPPED_BLOCKS = {"footnote_block_open": "footnote_block_close"}
 
 
@@ -126,12 +159,14 @@ def render_inline(children: Sequence[Token]) -> str:
         if tok.type == "html_inline" and _SUP_OPEN_RE.match(tok.content):
             sup_start = len(parts)
         elif tok.type == "html_inline" and _SUP_CLOSE_RE.match(tok.content):
-            if sup_start is not None and _SUP_MARKER_RE.fullmatch("".join(parts[sup_start:])):
+            if sup_start is not None and is_footnote_marker("".join(parts[sup_start:])):
                 del parts[sup_start:]
             sup_start = None
         elif tok.type in ("text", "code_inline"):
             parts.append(tok.content)
-        elif tok.type in ("softbreak", "hardbreak"):
+        elif tok.type in ("softbreak", "hardbreak") or (
+            tok.type == "html_inline" and _BR_RE.match(tok.content)
+        ):
             parts.append(" ")
         elif tok.type == "math_inline":
             parts.append(f"${tok.content}$")

@@ -111,13 +111,21 @@ def parse_xml(data: bytes, name: str, *, fix: str = EPUB_FIX) -> Any:
 def parse_html(data: bytes, name: str) -> Any:
     """Parse untrusted UTF-8 HTML into its root element, or raise MalformedDocumentError."""
     refuse_entity_declarations(data, name)
+    parser = html_parser()
     try:
-        return lxml.html.document_fromstring(data, parser=html_parser())
+        root = lxml.html.document_fromstring(data, parser=parser)
     except (etree.ParserError, etree.XMLSyntaxError, ValueError) as exc:
         raise MalformedDocumentError(
             f"{name} could not be parsed as HTML: {exc}",
             hint="check that the file is an HTML page saved as UTF-8",
         ) from None
+    if any("excessive depth" in str(entry.message).lower() for entry in parser.error_log):
+        raise MalformedDocumentError(
+            f"{name} nests its elements more than 256 levels deep, which narrate refuses "
+            "for safety",
+            hint="simplify the page's structure or re-export it",
+        )
+    return root
 
 
 # --- zip ------------------------------------------------------------------------------

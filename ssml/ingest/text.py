@@ -26,13 +26,15 @@ class Section:
 
     ``merge_if_empty``: a section with no body is not a chapter; if this is set its title
     becomes the leading paragraph of the next chapter (``# Linear Algebra`` directly
-    followed by ``## Scalars``), otherwise it is dropped.
+    followed by ``## Scalars``), otherwise it is dropped. ``speak_heading``: whether the
+    chapter gets a spoken heading (not for the continuation of a split chapter).
     """
 
     title: str
     paragraphs: list[str] = field(default_factory=list)
     source: str = ""
     merge_if_empty: bool = True
+    speak_heading: bool = True
 
 
 def assemble(sections: Iterable[Section]) -> list[Chapter]:
@@ -50,7 +52,7 @@ def assemble(sections: Iterable[Section]) -> list[Chapter]:
             Chapter(
                 title=title or "Untitled",
                 paragraphs=(*carried, *paragraphs),
-                heading=chapter_heading(title) if title else "",
+                heading=chapter_heading(title) if title and section.speak_heading else "",
                 source=section.source,
             )
         )

@@ -198,10 +198,17 @@ def test_spine_order_and_title_fallbacks(tmp_path: Path) -> None:
     assert [(c.title, c.heading, c.paragraphs) for c in doc.chapters] == [
         ("Heading B", "Heading B", ("Bee.",)),
         ("Chapter IV: The Sphinx", "Chapter 4: The Sphinx", ("Ignored", "Ay.")),
-        ("The Third One", "The Third One", ("No heading here.",)),
+        # no toc entry and no heading: the continuation of a split chapter, not re-announced
+        ("Chapter IV: The Sphinx", "", ("No heading here.",)),
     ]
     assert [c.source for c in doc.chapters] == ["b.xhtml", "a.xhtml", "the_third-one.xhtml"]
     assert (doc.title, doc.language) == ("A Book", "en")
+
+
+def test_title_from_file_stem_without_toc(tmp_path: Path) -> None:
+    files = simple_book(tmp_path, **{"the_third-one.xhtml": "<p>No heading here.</p>"})
+    doc = load(write_epub(book_path(tmp_path), files))
+    assert [(c.title, c.heading) for c in doc.chapters] == [("The Third One", "The Third One")]
 
 
 def test_leading_headings_repeating_the_title_are_not_body(tmp_path: Path) -> None:
@@ -359,7 +366,7 @@ def test_only_matter_is_empty_with_hint(tmp_path: Path) -> None:
     files = simple_book(tmp_path, **{"cover.xhtml": "<p>Cover text.</p>"})
     with pytest.raises(EmptyDocumentError, match="Cover") as info:
         load(write_epub(book_path(tmp_path), files))
-    assert "include front and back matter" in str(info.value)
+    assert "--include-matter" in str(info.value)
 
 
 # --- broken archives ------------------------------------------------------------------

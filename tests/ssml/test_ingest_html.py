@@ -133,7 +133,8 @@ def test_footnote_markers_and_bodies_dropped(tmp_path: Path) -> None:
 
 MATH = """<html><body><h1>Math</h1>
 <p>Area <math alttext="\\pi r^2"><mi>π</mi><msup><mi>r</mi><mn>2</mn></msup></math> here.</p>
-<p>Sum <math><mi>a</mi><mo>+</mo><mi>b</mi></math> there.</p>
+<p>Sum <math><semantics><mrow><mi>a</mi><mo>+</mo><mi>b</mi></mrow>
+<annotation encoding="application/x-tex">a+b</annotation></semantics></math> there.</p>
 </body></html>"""
 
 
@@ -213,3 +214,15 @@ def test_utf16_entity_declaration_is_seen() -> None:
 def test_parse_xml_rejects_malformed() -> None:
     with pytest.raises(MalformedDocumentError, match="not well-formed"):
         parse_xml(b"<a><b></a>", "broken.xml")
+
+
+def test_absurdly_deep_nesting_refused(tmp_path: Path) -> None:
+    page = "<html><body>" + "<div>" * 5000 + "<p>deep</p>" + "</div>" * 5000 + "</body></html>"
+    with pytest.raises(MalformedDocumentError, match="256 levels deep"):
+        html(tmp_path, page)
+
+
+@pytest.mark.parametrize("content", ["", "  \n", "<html></html>"])
+def test_empty_html_file(tmp_path: Path, content: str) -> None:
+    with pytest.raises(EmptyDocumentError):
+        html(tmp_path, content)

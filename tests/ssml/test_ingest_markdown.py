@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -117,7 +118,7 @@ an html block
 
 Image ![alt text](pic.png) inside text.
 
-Text with inline <b>html</b> and a marker<sup>2</sup>.
+Text with inline <b>html</b> and a marker<sup>2</sup>.<br>Broken<br/>line.
 """
 
 
@@ -135,7 +136,7 @@ def test_blocks_and_inlines(tmp_path: Path) -> None:
         "a, 1",
         "b",
         "Image inside text.",
-        "Text with inline html and a marker.",
+        "Text with inline html and a marker. Broken line.",
     )
 
 
@@ -243,6 +244,20 @@ def test_strip_d2l_keeps_unclosed_tab_content() -> None:
 def test_unwrap_highlights_does_not_cross_paragraphs() -> None:
     assert unwrap_highlights("(**a\n\nb**)") == "(**a\n\nb**)"
     assert unwrap_highlights("x (**a\nb**) y") == "x a\nb y"
+
+
+def test_unwrap_highlights_leaves_links_alone() -> None:
+    assert unwrap_highlights("[**bold link**](http://x) and [**hi**]") == (
+        "[**bold link**](http://x) and hi"
+    )
+    assert unwrap_highlights("[**the $\\ell_2$ *norm***]") == "the $\\ell_2$ *norm*"
+
+
+def test_hostile_d2l_input_is_linear() -> None:
+    start = time.perf_counter()
+    unwrap_highlights("(**" * 200_000 + "[**" * 200_000)
+    strip_d2l([":begin_tab:`x`"] * 100_000)
+    assert time.perf_counter() - start < 1
 
 
 @pytest.mark.parametrize("name", ["d2l-en_linear-algebra.md", "d2l-en_calculus.md"])

@@ -183,8 +183,9 @@ def test_unknown_extension_is_unsupported(tmp_path: Path) -> None:
         load(path)
     message = str(info.value)
     assert "notes.rtf" in message
-    for fmt in ("Markdown", "plain text", "HTML", "EPUB"):
+    for fmt in ("Markdown", "plain text", "HTML", "EPUB", ".md", ".txt", ".html", ".epub"):
         assert fmt in message
+    assert "extension" in message
 
 
 def test_format_override(tmp_path: Path) -> None:
@@ -274,8 +275,10 @@ def test_select_chapters_keeps_document_order() -> None:
 
 
 def test_select_chapters_out_of_range_names_valid_range() -> None:
-    with pytest.raises(UsageError, match=r"valid range 1-3"):
+    with pytest.raises(UsageError, match=r"chapter 4 does not exist.*valid range 1-3"):
         select_chapters(_doc(3), [2, 4])
+    with pytest.raises(UsageError, match=r"chapters 0, 9 do not exist.*has 1 chapter \("):
+        select_chapters(_doc(1), [9, 0, 1])
 
 
 def test_select_chapters_needs_a_number() -> None:

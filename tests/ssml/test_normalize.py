@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from ssml.normalize import chapter_heading, normalize_text, parse_number, roman_to_int
@@ -181,3 +183,19 @@ def test_roman_to_int(s: str, value: int | None) -> None:
 )
 def test_parse_number(s: str, value: int | None) -> None:
     assert parse_number(s) == value
+
+
+@pytest.mark.parametrize(
+    "s",
+    [
+        " " * 1_000_000 + "x—",
+        "*a " * 100_000,
+        "a—" * 100_000,
+        "x[1" * 100_000,
+        "word\u2060—\u200a…[12]¹*† " * 30_000,
+    ],
+)
+def test_linear_time_on_hostile_input(s: str) -> None:
+    start = time.perf_counter()
+    normalize_text(s)
+    assert time.perf_counter() - start < 1.5

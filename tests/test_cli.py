@@ -199,3 +199,20 @@ def test_unknown_job_exits_2(env: dict[str, str]) -> None:
     result = narrate(env, "captions", "0" * 32, "--format", "json")
     assert result.returncode == 2
     assert "no job" in result.stderr
+
+
+def test_render_on_postgresql_after_db_upgrade(
+    env: dict[str, str], postgres_url: str, tmp_path: Path
+) -> None:
+    env = {**env, "NARRATE_DATABASE_URL": postgres_url}
+    out = tmp_path / "out"
+    refused = narrate(env, "render", SAMPLE, "--out", out)
+    assert refused.returncode == 2
+    assert "narrate db upgrade" in refused.stderr
+    assert not out.exists()
+    upgraded = narrate(env, "db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    result = narrate(env, "render", SAMPLE, "--out", out, "--chapters", "1-2")
+    assert result.returncode == 0, result.stderr
+    manifest = check_output_folder(out)
+    check_word_track(env, str(manifest["job"]), manifest)

@@ -208,7 +208,7 @@ def find_language(root: Any) -> str | None:
 
 def sections_from_blocks(blocks: list[Block], preamble_title: str) -> list[Section]:
     """Split blocks into sections at ``h1``/``h2``; deeper headings become paragraphs."""
-    sections = [Section(preamble_title, merge_if_empty=False, source="line 1")]
+    sections = [Section(preamble_title, merge_if_empty=False, source="line 1", speak_heading=False)]
     for block in blocks:
         if 1 <= block.level <= 2:
             sections.append(Section(block.text, source=f"line {block.line}"))

@@ -181,7 +181,9 @@ class _Walk:
     preamble_title: str
 
     def sections(self, tokens: Sequence[Token]) -> list[Section]:
-        sections = [Section(self.preamble_title, source="line 1", merge_if_empty=False)]
+        sections = [
+            Section(self.preamble_title, source="line 1", merge_if_empty=False, speak_heading=False)
+        ]
         heading_level = 0
         row: list[str] | None = None
         skip_until = ""

@@ -131,7 +131,8 @@ def _join_lines(lines: list[str]) -> str:
 
 def split_sections(text: str, fallback_title: str) -> list[Section]:
     """Split plain text into sections at heading lines."""
-    preamble = Section(fallback_title, source="line 1", merge_if_empty=False)
+    # the title of text before any heading is made up (file name, "Introduction"): not spoken
+    preamble = Section(fallback_title, source="line 1", merge_if_empty=False, speak_heading=False)
     sections = [preamble]
     for number, lines in _blocks(text):
         if is_heading_line(lines[0]):

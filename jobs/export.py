@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from renderer.captions import build_cues, to_srt, to_vtt
 from sqlalchemy import select
 
 from jobs.db import transaction
@@ -19,6 +18,7 @@ from jobs.pipeline import Factory
 from jobs.storage import Storage
 from narrate.errors import JobFailedError, JobNotFoundError
 from narrate.files import copy_atomic, write_text_atomic
+from renderer.captions import build_cues, to_srt, to_vtt
 from renderer.timing import TimedWord
 
 MANIFEST = "manifest.json"

@@ -46,7 +46,7 @@ def _run(task_name: str, item_id: int) -> str:
     task = {"segment": tasks.synthesize_segment, "stitch": tasks.stitch_chapter}[task_name]
     result = task.apply(args=(item_id,))
     if result.failed():
-        raise result.result  # type: ignore[misc]
+        raise result.result
     return str(result.result)
 
 

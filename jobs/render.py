@@ -18,7 +18,7 @@ from jobs.export import MANIFEST, export_job
 from jobs.local import ProgressCallback, run_job
 from jobs.models import Chapter, JobStatus, Segment, SegmentStatus
 from jobs.pipeline import Factory, PlannedChapter, Voicing, create_job, plan_document
-from narrate.errors import UsageError, VoiceNotFoundError
+from narrate.errors import UsageError
 from narrate.settings import Settings
 from renderer.engine import Engine, validate_prosody
 from renderer.engines import get_engine
@@ -70,7 +70,7 @@ def read_document(request: RenderRequest) -> Document:
 
 
 def policy_for(engine: Engine) -> SegmentPolicy:
-    return SegmentPolicy(max_chars=engine.max_segment_chars, dialect=engine.name)
+    return SegmentPolicy(max_chars=engine.max_segment_chars, dialect=engine.ssml_dialect)
 
 
 def prepare(request: RenderRequest) -> Prepared:
@@ -78,11 +78,7 @@ def prepare(request: RenderRequest) -> Prepared:
     validate_prosody(request.rate, request.pitch, request.volume)
     engine = get_engine(request.engine)
     voice = request.voice or engine.default_voice
-    if voice not in {v.id for v in engine.voices()}:
-        raise VoiceNotFoundError(
-            f"the {engine.name} engine has no voice {voice!r}",
-            hint=f"list its voices with `narrate voices --engine {engine.name}`",
-        )
+    engine.check_voice(voice)
     document = read_document(request)
     plan = plan_document(document, policy_for(engine))
     voicing = Voicing(engine.name, voice, request.rate, request.pitch, request.volume)

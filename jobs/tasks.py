@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 MAX_RETRIES = 5
 
 
-@app.task(bind=True, name="narrate.synthesize_segment", max_retries=MAX_RETRIES)
-def synthesize_segment(self: Task, segment_id: int) -> str:  # type: ignore[type-arg]
+@app.task(bind=True, name="narrate.synthesize_segment", max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]
+def synthesize_segment(self: Task, segment_id: int) -> str:
     """Synthesize one segment; returns its status ("done" or "failed")."""
     ctx = context()
     try:
@@ -51,7 +51,7 @@ def synthesize_segment(self: Task, segment_id: int) -> str:  # type: ignore[type
         return "failed"
 
 
-@app.task(name="narrate.stitch_chapter")
+@app.task(name="narrate.stitch_chapter")  # type: ignore[untyped-decorator]
 def stitch_chapter(chapter_id: int) -> str:
     """Stitch one chapter whose segments are all done."""
     ctx = context()

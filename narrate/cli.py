@@ -10,15 +10,17 @@ import json
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from narrate import __version__
 from narrate.errors import NarrateError
+from renderer.engines import ENGINES
 
-ENGINE_CHOICES = ("espeak",)
+ENGINE_CHOICES = ENGINES
 
 
 def main() -> None:
@@ -54,13 +56,16 @@ def cli() -> None:
     """Turn manuscripts into chapter audio files with captions."""
 
 
-def _input_argument() -> Any:
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _input_argument() -> Callable[[F], F]:
     return click.argument(
         "input_path", metavar="INPUT", type=click.Path(path_type=Path, dir_okay=True)
     )
 
 
-def _document_options(func: Any) -> Any:
+def _document_options(func: F) -> F:
     func = click.option(
         "--include-matter",
         is_flag=True,

@@ -70,12 +70,18 @@ class Engine(Protocol):
     name: str
     #: the voice used when the user names none
     default_voice: str
+    #: the SSML dialect it accepts (see ssml.build.DIALECTS)
+    ssml_dialect: str
     #: the most characters of text one segment may hold for this engine
     max_segment_chars: int
 
     def synthesize(self, request: SynthesisRequest) -> SynthesisResult: ...
 
     def voices(self) -> list[Voice]: ...
+
+    def check_voice(self, voice: str) -> None:
+        """Raise :class:`~narrate.errors.VoiceNotFoundError` unless ``voice`` can be used."""
+        ...
 
 
 #: engine-neutral prosody ranges: multipliers of the voice's default

@@ -7,7 +7,8 @@ from functools import cache
 from narrate.errors import UsageError
 from renderer.engine import Engine
 
-ENGINES = ("espeak",)
+#: engine names; "stub" makes deterministic tones (tests, dry runs)
+ENGINES = ("espeak", "stub")
 
 
 @cache
@@ -17,4 +18,8 @@ def get_engine(name: str) -> Engine:
         from renderer.espeak import EspeakEngine
 
         return EspeakEngine()
+    if name == "stub":
+        from renderer.stub import StubEngine
+
+        return StubEngine()
     raise UsageError(f"unknown engine {name!r}", hint=f"choose one of {', '.join(ENGINES)}")

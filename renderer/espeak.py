@@ -601,6 +601,7 @@ class EspeakEngine:
     """
 
     name = "espeak"
+    ssml_dialect = "espeak"
     default_voice = "en-us"
     max_segment_chars = 1500
 
@@ -617,6 +618,10 @@ class EspeakEngine:
             samples.byteswap()
             pcm = samples.tobytes()
         return SynthesisResult(pcm=pcm, sample_rate_hz=SAMPLE_RATE_HZ, marks=marks)
+
+    def check_voice(self, voice: str) -> None:
+        with _LOCK:
+            _resolve_voice(_library(), voice)
 
     def voices(self) -> list[Voice]:
         """espeak's language voices, by file id; add ``+f3`` etc. for a variant."""

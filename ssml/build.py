@@ -39,7 +39,7 @@ def build_ssml(paragraphs: Sequence[str], *, pause_ms: int, dialect: str = "espe
         speak.text = (speak.text or "") + "\n"
     else:
         last.tail = (last.tail or "") + "\n"
-    return etree.tostring(speak, encoding="unicode")
+    return str(etree.tostring(speak, encoding="unicode"))
 
 
 def text_content(ssml: str) -> str:

@@ -216,3 +216,36 @@ def test_render_on_postgresql_after_db_upgrade(
     assert result.returncode == 0, result.stderr
     manifest = check_output_folder(out)
     check_word_track(env, str(manifest["job"]), manifest)
+
+
+def test_failed_segment_exits_1_names_it_and_writes_no_manifest(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    source = tmp_path / "book.md"
+    source.write_text(
+        "# One\n\nA fine first chapter.\n\n# Two\n\nThis sentence asks for STUB-FATAL here.\n"
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.json").write_text("{}")  # left by an earlier render
+    result = narrate(env, "render", source, "--out", out, "--engine", "stub", "--json")
+    assert result.returncode == 1, result.stderr
+    assert "chapter 2 (Two), segment 1" in result.stderr
+    assert "fatal fault" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (out / "manifest.json").exists()
+    report = json.loads(result.stdout)
+    assert report["status"] == "failed" and report["manifest"] is None
+    assert [(f["chapter"], f["segment"]) for f in report["failures"]] == [(2, 1)]
+
+
+def test_transient_failures_are_retried_until_the_job_succeeds(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    source = tmp_path / "book.md"
+    source.write_text("# One\n\nThe engine fails twice on STUB-TRANSIENT and then works.\n")
+    out = tmp_path / "out"
+    result = narrate(env, "render", source, "--out", out, "--engine", "stub", "--format", "wav")
+    assert result.returncode == 0, result.stderr
+    manifest = check_output_folder(out)
+    check_word_track(env, str(manifest["job"]), manifest)

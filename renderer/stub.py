@@ -1,0 +1,71 @@
+"""The stub engine: deterministic audio and exact word marks, for tests and dry runs.
+
+Like dramatiq's stub broker, it ships inside the package so that tests exercise the real
+pipeline (database, tasks, stitching, captions) without a real voice. Each word becomes a
+tone whose length follows its character count and the rate; words are separated by short
+silences, so word times are known exactly.
+
+Fault injection, for tests of failure handling: a segment whose text contains
+``STUB-FATAL`` fails with a fatal error; one containing ``STUB-TRANSIENT`` fails with a
+retryable error on its first ``STUB_TRANSIENT_FAILURES`` attempts in a process.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import Counter
+
+from narrate.errors import EngineUnavailableError, SynthesisFailedError, VoiceNotFoundError
+from renderer.engine import SynthesisRequest, SynthesisResult, Voice, WordMark, validate_prosody
+from renderer.timing import tokenize
+from ssml.build import text_content
+
+SAMPLE_RATE_HZ = 22050
+MS_PER_CHAR = 60
+GAP_MS = 40
+STUB_TRANSIENT_FAILURES = 2
+_attempts: Counter[str] = Counter()
+
+
+class StubEngine:
+    name = "stub"
+    ssml_dialect = "espeak"
+    default_voice = "stub"
+    max_segment_chars = 400
+
+    def voices(self) -> list[Voice]:
+        return [Voice(id="stub", name="Stub tones", languages=("en", "zh"))]
+
+    def check_voice(self, voice: str) -> None:
+        if voice != "stub":
+            raise VoiceNotFoundError(
+                f"the stub engine has no voice {voice!r}", hint="its only voice is 'stub'"
+            )
+
+    def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
+        validate_prosody(request.rate, request.pitch, request.volume)
+        self.check_voice(request.voice)
+        text = text_content(request.ssml)
+        if "STUB-FATAL" in text:
+            raise SynthesisFailedError("stub engine: fatal fault requested by the text")
+        if "STUB-TRANSIENT" in text:
+            _attempts[text] += 1
+            if _attempts[text] <= STUB_TRANSIENT_FAILURES:
+                raise EngineUnavailableError("stub engine: transient fault requested")
+        samples = array("h")
+        marks = []
+        for start, end in tokenize(text):
+            begin_ms = len(samples) * 1000 // SAMPLE_RATE_HZ
+            length_ms = int(MS_PER_CHAR * (end - start) / request.rate)
+            samples.extend(_tone(length_ms, 220 * request.pitch, request.volume))
+            marks.append(WordMark(start, end, begin_ms, begin_ms + length_ms))
+            samples.extend([0] * (GAP_MS * SAMPLE_RATE_HZ // 1000))
+        return SynthesisResult(samples.tobytes(), SAMPLE_RATE_HZ, tuple(marks))
+
+
+def _tone(length_ms: int, frequency_hz: float, volume: float) -> array[int]:
+    count = length_ms * SAMPLE_RATE_HZ // 1000
+    amplitude = min(32767.0, 8000 * volume)
+    step = 2 * math.pi * frequency_hz / SAMPLE_RATE_HZ
+    return array("h", (int(amplitude * math.sin(step * i)) for i in range(count)))

@@ -8,7 +8,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from jobs.db import make_engine, session_factory
 from jobs.storage import Storage
+from jobs.throttle import FileThrottle
 from narrate.settings import Settings
+from renderer.engine import Engine, RequestGate
+from renderer.engines import get_engine
 
 
 @dataclass(frozen=True)
@@ -16,6 +19,12 @@ class Context:
     settings: Settings
     factory: sessionmaker[Session]
     storage: Storage
+    #: what rate-limited engines ask before each provider request
+    gate: RequestGate
+
+    def engine(self, name: str) -> Engine:
+        """This process's engine ``name``, using this context's gate."""
+        return get_engine(name, self.gate)
 
 
 _context: Context | None = None
@@ -30,6 +39,7 @@ def configure(settings: Settings) -> Context:
         settings=settings,
         factory=session_factory(make_engine(settings.database_url)),
         storage=Storage(settings.storage_dir),
+        gate=FileThrottle(settings.storage_dir / "throttle"),
     )
     return _context
 

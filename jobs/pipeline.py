@@ -39,6 +39,8 @@ class Voicing:
     rate: float = 1.0
     pitch: float = 1.0
     volume: float = 1.0
+    model: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,8 @@ def create_job(
                 "rate": voicing.rate,
                 "pitch": voicing.pitch,
                 "volume": voicing.volume,
+                "model": voicing.model,
+                "engine_options": [list(pair) for pair in voicing.options],
                 "format": audio.container,
                 "sample_rate_hz": audio.sample_rate_hz,
                 "bitrate_kbps": audio.bitrate_kbps,
@@ -145,6 +149,11 @@ def voicing_of(job: Job) -> Voicing:
         rate=float(options.get("rate", 1.0)),  # type: ignore[arg-type]
         pitch=float(options.get("pitch", 1.0)),  # type: ignore[arg-type]
         volume=float(options.get("volume", 1.0)),  # type: ignore[arg-type]
+        model=options.get("model"),  # type: ignore[arg-type]
+        options=tuple(
+            (str(k), str(v))
+            for k, v in options.get("engine_options", [])  # type: ignore[attr-defined]
+        ),
     )
 
 
@@ -187,6 +196,8 @@ def synthesize_segment(
                 rate=voicing.rate,
                 pitch=voicing.pitch,
                 volume=voicing.volume,
+                model=voicing.model,
+                options=voicing.options,
             )
         )
         words = align_words(text, result.marks, result.duration_ms)

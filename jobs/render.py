@@ -36,6 +36,8 @@ class RenderRequest:
     rate: float = 1.0
     pitch: float = 1.0
     volume: float = 1.0
+    model: str | None = None
+    engine_options: tuple[tuple[str, str], ...] = ()
     audio: AudioFormat = field(default_factory=AudioFormat)
     chapters: str | None = None  # "3-5"
     include_matter: bool = False
@@ -81,7 +83,15 @@ def prepare(request: RenderRequest) -> Prepared:
     engine.check_voice(voice)
     document = read_document(request)
     plan = plan_document(document, policy_for(engine))
-    voicing = Voicing(engine.name, voice, request.rate, request.pitch, request.volume)
+    voicing = Voicing(
+        engine.name,
+        voice,
+        request.rate,
+        request.pitch,
+        request.volume,
+        model=request.model,
+        options=tuple(sorted(request.engine_options)),
+    )
     return Prepared(document, plan, voicing)
 
 

@@ -16,7 +16,6 @@ from jobs.app import app
 from jobs.backoff import backoff_s
 from jobs.context import context
 from narrate.errors import FatalError, NarrateError, RetryableError
-from renderer.engines import get_engine
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +27,7 @@ def synthesize_segment(self: Task, segment_id: int) -> str:
     """Synthesize one segment; returns its status ("done" or "failed")."""
     ctx = context()
     try:
-        return pipeline.synthesize_segment(ctx.factory, ctx.storage, get_engine, segment_id)
+        return pipeline.synthesize_segment(ctx.factory, ctx.storage, ctx.engine, segment_id)
     except RetryableError as exc:
         retries = self.request.retries or 0
         if retries >= MAX_RETRIES:

@@ -86,6 +86,14 @@ def _document_options(func: F) -> F:
 )
 @_document_options
 @click.option("--voice", help="Voice id (see `narrate voices`); default: the engine's.")
+@click.option("--model", help="The engine's model, where it has several (cosyvoice).")
+@click.option(
+    "--option",
+    "engine_options",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="An engine-specific setting; repeatable (e.g. --option seed=42).",
+)
 @click.option(
     "--format",
     "audio_format",
@@ -107,6 +115,8 @@ def render(
     chapters: str | None,
     include_matter: bool,
     voice: str | None,
+    model: str | None,
+    engine_options: tuple[str, ...],
     audio_format: str,
     sample_rate_hz: int | None,
     bitrate_kbps: int | None,
@@ -130,6 +140,8 @@ def render(
         rate=rate,
         pitch=pitch,
         volume=volume,
+        model=model,
+        engine_options=_parse_options(engine_options),
         audio=AudioFormat(audio_format, sample_rate_hz, bitrate_kbps),
         chapters=chapters,
         include_matter=include_matter,
@@ -221,11 +233,14 @@ def plan(
         click.echo(f"skipped: {', '.join(document.skipped)} (use --include-matter to read them)")
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.option("--engine", type=click.Choice(ENGINE_CHOICES), default="espeak", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def voices(engine: str, as_json: bool) -> None:
-    """List the voices of an engine."""
+@click.pass_context
+def voices(ctx: click.Context, engine: str, as_json: bool) -> None:
+    """List the voices of an engine (subcommands manage custom voices)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from renderer.engines import get_engine
 
     found = get_engine(engine).voices()
@@ -280,6 +295,16 @@ def db_upgrade(revision: str) -> None:
     settings = Settings.from_env()
     upgrade(settings.database_url, revision)
     click.echo(f"database at {_redact(settings.database_url)} is at revision {revision}")
+
+
+def _parse_options(pairs: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    parsed = []
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not equals or not name.strip():
+            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--option")
+        parsed.append((name.strip(), value))
+    return tuple(parsed)
 
 
 def open_database() -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -24,6 +25,9 @@ class SynthesisRequest:
     (all text nodes in document order) is the segment text that word marks index into.
     ``rate``, ``pitch`` and ``volume`` are engine-neutral multipliers: 1.0 is the
     voice's default, 2.0 twice as fast / high / loud, 0.5 half.
+    ``model`` names the engine's model where it has several (CosyVoice); ``options`` are
+    further engine-specific settings as sorted ``(name, value)`` pairs (instruction,
+    seed, language hints, ...). Everything here is part of the segment's content hash.
     """
 
     ssml: str
@@ -31,6 +35,8 @@ class SynthesisRequest:
     rate: float = 1.0
     pitch: float = 1.0
     volume: float = 1.0
+    model: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,8 @@ class SynthesisResult:
     pcm: bytes
     sample_rate_hz: int
     marks: tuple[WordMark, ...]
+    #: characters the provider bills for this request (None: not a billed engine)
+    billed_chars: int | None = None
 
     @property
     def sample_count(self) -> int:
@@ -61,6 +69,32 @@ class SynthesisResult:
     @property
     def duration_ms(self) -> int:
         return self.sample_count * 1000 // self.sample_rate_hz
+
+
+class RequestGate(Protocol):
+    """Where an engine asks permission right before each request to a rate-limited provider.
+
+    ``jobs`` implements it (a throttle shared by every process that uses one provider
+    account); engines only call it, so ``renderer`` never depends on ``jobs``.
+    """
+
+    def permit(self, account: str) -> AbstractContextManager[None]:
+        """Block until one new request to ``account`` may be sent, then allow it."""
+        ...
+
+    def pause(self, account: str, seconds: float) -> None:
+        """The provider answered "throttled": hold every request to ``account`` for a while."""
+        ...
+
+
+class OpenGate:
+    """A gate that never waits: for engines without a rate limit, and for tests."""
+
+    def permit(self, account: str) -> AbstractContextManager[None]:
+        return nullcontext()
+
+    def pause(self, account: str, seconds: float) -> None:
+        return None
 
 
 @runtime_checkable

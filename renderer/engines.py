@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 from narrate.errors import UsageError
-from renderer.engine import Engine
+from renderer.engine import Engine, OpenGate, RequestGate
 
 #: engine names; "stub" makes deterministic tones (tests, dry runs)
 ENGINES = ("espeak", "stub")
 
+_instances: dict[str, Engine] = {}
 
-@cache
-def get_engine(name: str) -> Engine:
-    """The process-wide instance of engine ``name``."""
+
+def get_engine(name: str, gate: RequestGate | None = None) -> Engine:
+    """The process-wide instance of engine ``name``.
+
+    ``gate`` is what a rate-limited engine asks before each provider request; it is
+    taken on first creation (one gate per process).
+    """
+    engine = _instances.get(name)
+    if engine is None:
+        engine = _instances[name] = _create(name, gate or OpenGate())
+    return engine
+
+
+def _create(name: str, gate: RequestGate) -> Engine:
     if name == "espeak":
         from renderer.espeak import EspeakEngine
 

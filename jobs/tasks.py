@@ -59,4 +59,10 @@ def stitch_chapter(chapter_id: int) -> str:
     except NarrateError as exc:
         pipeline.fail_chapter(ctx.factory, chapter_id, str(exc))
         return "failed"
+    except Exception as exc:
+        log.exception("chapter %s: unexpected error while stitching", chapter_id)
+        pipeline.fail_chapter(
+            ctx.factory, chapter_id, f"internal error ({type(exc).__name__}: {exc})"
+        )
+        return "failed"
     return "done"

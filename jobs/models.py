@@ -68,6 +68,7 @@ class Chapter(Base):
     content_hash: Mapped[str | None] = mapped_column(String(64))
     audio_key: Mapped[str | None] = mapped_column(Text)  # path relative to the storage dir
     duration_ms: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
 
     job: Mapped[Job] = relationship(back_populates="chapters")
     segments: Mapped[list[Segment]] = relationship(
@@ -99,6 +100,8 @@ class Segment(Base):
     reused: Mapped[bool] = mapped_column(default=False)
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int | None] = mapped_column(Integer)
+    #: characters the provider billed for this segment in this job (0 when reused)
+    billed_chars: Mapped[int | None] = mapped_column(Integer)
 
     chapter: Mapped[Chapter] = relationship(back_populates="segments")
 

@@ -187,6 +187,7 @@ def synthesize_segment(
             job.status = JobStatus.RUNNING
         content_hash, text, ssml = segment.content_hash, segment.text, segment.ssml
     reused = storage.has_segment(content_hash)
+    billed: int | None = None
     if not reused:
         engine = engine_for(voicing.engine)
         result = engine.synthesize(
@@ -202,10 +203,12 @@ def synthesize_segment(
         )
         words = align_words(text, result.marks, result.duration_ms)
         storage.save_segment(content_hash, result.pcm, result.sample_rate_hz, words)
+        billed = result.billed_chars
     with transaction(factory) as session:
         segment = _segment(session, segment_id)
         segment.status = SegmentStatus.DONE
         segment.reused = reused
+        segment.billed_chars = None if reused else billed
         segment.error = None
     return SegmentStatus.DONE
 
@@ -303,6 +306,7 @@ def fail_chapter(factory: Factory, chapter_id: int, message: str) -> None:
     with transaction(factory) as session:
         chapter = session.get_one(Chapter, chapter_id)
         chapter.status = SegmentStatus.FAILED
+        chapter.error = message
         job = session.get_one(Job, chapter.job_id)
         job.status = JobStatus.FAILED
         job.error = f"chapter {chapter.index} ({chapter.title}): {message}"

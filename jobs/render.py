@@ -148,7 +148,7 @@ def failures(factory: Factory, job_id: str) -> list[dict[str, Any]]:
             .order_by(Chapter.index, Segment.index)
         ).all()
         failed_chapters = session.execute(
-            select(Chapter.index, Chapter.title)
+            select(Chapter.index, Chapter.title, Chapter.error)
             .where(Chapter.job_id == job_id, Chapter.status == SegmentStatus.FAILED)
             .order_by(Chapter.index)
         ).all()
@@ -163,7 +163,7 @@ def failures(factory: Factory, job_id: str) -> list[dict[str, Any]]:
         for chapter, title, segment, error, text in rows
     ]
     result += [
-        {"chapter": chapter, "title": title, "segment": None, "error": "stitching failed"}
-        for chapter, title in failed_chapters
+        {"chapter": chapter, "title": title, "segment": None, "error": error}
+        for chapter, title, error in failed_chapters
     ]
     return result

@@ -42,6 +42,18 @@ class Voicing:
     model: str | None = None
     options: tuple[tuple[str, str], ...] = ()
 
+    def request(self, ssml: str) -> SynthesisRequest:
+        """The engine request speaking ``ssml`` this way."""
+        return SynthesisRequest(
+            ssml=ssml,
+            voice=self.voice,
+            rate=self.rate,
+            pitch=self.pitch,
+            volume=self.volume,
+            model=self.model,
+            options=self.options,
+        )
+
 
 @dataclass(frozen=True)
 class PlannedChapter:
@@ -190,17 +202,7 @@ def synthesize_segment(
     billed: int | None = None
     if not reused:
         engine = engine_for(voicing.engine)
-        result = engine.synthesize(
-            SynthesisRequest(
-                ssml=ssml,
-                voice=voicing.voice,
-                rate=voicing.rate,
-                pitch=voicing.pitch,
-                volume=voicing.volume,
-                model=voicing.model,
-                options=voicing.options,
-            )
-        )
+        result = engine.synthesize(voicing.request(ssml))
         words = align_words(text, result.marks, result.duration_ms)
         storage.save_segment(content_hash, result.pcm, result.sample_rate_hz, words)
         billed = result.billed_chars

@@ -297,6 +297,15 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"database at {_redact(settings.database_url)} is at revision {revision}")
 
 
+def _register_engine_commands() -> None:
+    from narrate.cli_cosyvoice import register
+
+    register(cli, voices)
+
+
+_register_engine_commands()
+
+
 def _parse_options(pairs: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     parsed = []
     for pair in pairs:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from narrate.errors import UsageError
 from renderer.engine import Engine, OpenGate, RequestGate
 
-#: engine names; "stub" makes deterministic tones (tests, dry runs)
-ENGINES = ("espeak", "stub")
+#: engine names; "stub" makes deterministic tones (tests, dry runs); "cosyvoice" is
+#: Alibaba Model Studio's cloud engine (renderer/cosyvoice)
+ENGINES = ("espeak", "stub", "cosyvoice")
 
 _instances: dict[str, Engine] = {}
 
@@ -32,4 +33,8 @@ def _create(name: str, gate: RequestGate) -> Engine:
         from renderer.stub import StubEngine
 
         return StubEngine()
+    if name == "cosyvoice":
+        from renderer.cosyvoice import CosyVoiceEngine
+
+        return CosyVoiceEngine(gate)
     raise UsageError(f"unknown engine {name!r}", hint=f"choose one of {', '.join(ENGINES)}")

@@ -42,6 +42,12 @@ Word marks
     word does not run through the pause after it. espeak merges some words ("on the"
     gives only "on") and splits others ("3.50" gives four events inside the token);
     :func:`renderer.timing.align_words` turns marks into one time per word.
+    espeak reports the words of a ``<sub alias>`` at the position of the text *after*
+    the element (or not at all); :mod:`ssml.dialects` therefore wraps each ``<sub>`` in
+    ``narrate-aK``/``narrate-zK`` marks, and the span between their MARK events becomes
+    one mark over the sub's display text, while alias words reported elsewhere are
+    dropped. espeak's ``[[...]]`` phoneme input is enabled (lexicon phonemes for espeak
+    are compiled into ``<sub alias="[[...]]">``); the dialect hides literal ``[[``.
 
 Output is not bit-for-bit reproducible: the same request can differ by a few samples
 from one call to the next (espeak keeps some synthesis state between calls).
@@ -270,12 +276,14 @@ def sound_end(samples: array.array[int], start: int, bound: int, threshold: floa
 
 _EVENT_WORD = 1
 _EVENT_SENTENCE = 2
+_EVENT_MARK = 3
 _EVENT_END = 5
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_DONT_EXIT = 0x8000
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 0x1
 _SSML = 0x10
+_PHONEMES = 0x100  # espeakPHONEMES: [[...]] in the text holds espeak phoneme mnemonics
 _PARAM_RATE = 1
 _PARAM_VOLUME = 2
 _PARAM_PITCH = 3
@@ -332,6 +340,7 @@ class _RawEvent:
     text_position: int
     length: int
     sample: int
+    name: str = ""  # MARK events: the mark's name
 
 
 @dataclass(frozen=True)
@@ -425,7 +434,12 @@ class _Library:
             k = 0
             while events[k].type != 0:
                 ev = events[k]
-                self._events.append(_RawEvent(ev.type, ev.text_position, ev.length, ev.sample))
+                name = ""
+                if ev.type == _EVENT_MARK and ev.id.name:
+                    name = ev.id.name.decode("utf-8", "replace")
+                self._events.append(
+                    _RawEvent(ev.type, ev.text_position, ev.length, ev.sample, name)
+                )
                 k += 1
         except BaseException as exc:  # never let an exception unwind through C
             self._callback_error = exc
@@ -478,7 +492,14 @@ class _Library:
         data = ssml.encode("utf-8")
         try:
             rc = lib.espeak_Synth(
-                data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8 | _SSML, None, None
+                data,
+                len(data) + 1,
+                0,
+                _POS_CHARACTER,
+                0,
+                _CHARS_UTF8 | _SSML | _PHONEMES,
+                None,
+                None,
             )
             if self._callback_error is not None:
                 raise SynthesisFailedError(
@@ -546,6 +567,29 @@ def _resolve_voice(lib: _Library, voice: str) -> str:
     return f"{base}+{file_name}"
 
 
+_SPAN_MARK_RE = re.compile(r'<mark\s+name="narrate-([az])(\d+)"\s*/>')
+
+
+def _mark_spans(ssml: str, offsets: list[int]) -> dict[str, tuple[int, int]]:
+    """Text spans between ``narrate-aK`` and ``narrate-zK`` marks, by ``K``.
+
+    :mod:`ssml.dialects` wraps every ``<sub>`` in such a pair. espeak reports the words
+    it speaks from an alias at the position of the text *after* the element (or not at
+    all), so the marks, which it reports in time order with exact samples, are what
+    times the sub's display text.
+    """
+    starts: dict[str, int] = {}
+    spans: dict[str, tuple[int, int]] = {}
+    for m in _SPAN_MARK_RE.finditer(ssml):
+        side, key = m.group(1), m.group(2)
+        at = offsets[m.start()] if m.start() < len(offsets) else len(offsets)
+        if side == "a":
+            starts[key] = at
+        elif key in starts:
+            spans[key] = (starts[key], at)
+    return spans
+
+
 def _marks(
     ssml: str,
     samples: array.array[int],
@@ -556,6 +600,7 @@ def _marks(
     strided = samples[::_PEAK_STRIDE]
     peak = max(max(strided), -min(strided)) if strided else 0
     threshold = peak * _SILENCE_FRACTION
+    spans = _mark_spans(ssml, offsets) if "narrate-a" in ssml else {}
     # for each event, the sample where the next WORD/END/SENTENCE event starts
     bounds = [total] * len(events)
     nxt = total
@@ -564,7 +609,30 @@ def _marks(
         if events[k].type in (_EVENT_WORD, _EVENT_END, _EVENT_SENTENCE):
             nxt = min(max(events[k].sample, 0), total)
     marks: list[WordMark] = []
+    inside: tuple[int, int, int] | None = None  # (span start, span end, start sample)
     for k, ev in enumerate(events):
+        if ev.type == _EVENT_MARK and ev.name.startswith("narrate-"):
+            side, key = ev.name[len("narrate-")], ev.name[len("narrate-") + 1 :]
+            span = spans.get(key)
+            sample = min(max(ev.sample, 0), total)
+            if side == "a" and span is not None:
+                inside = (span[0], span[1], sample)
+            elif side == "z" and inside is not None:
+                a, b, begin = inside
+                while b > a + 1 and text[b - 1].isspace():
+                    b -= 1
+                if a < b <= len(text):
+                    end = sound_end(samples, begin, max(sample, begin), threshold)
+                    marks.append(
+                        WordMark(
+                            char_start=a,
+                            char_end=b,
+                            start_ms=begin * 1000 // SAMPLE_RATE_HZ,
+                            end_ms=end * 1000 // SAMPLE_RATE_HZ,
+                        )
+                    )
+                inside = None
+            continue
         if ev.type != _EVENT_WORD:
             continue
         pos = ev.text_position - 1
@@ -573,6 +641,8 @@ def _marks(
         char_start = offsets[pos]
         if char_start >= len(text):
             continue
+        if inside is not None and not inside[0] <= char_start < inside[1]:
+            continue  # a word of the alias, reported at the wrong place
         char_end = min(len(text), char_start + max(1, ev.length))
         while char_end > char_start + 1 and text[char_end - 1].isspace():
             char_end -= 1

@@ -3,7 +3,8 @@
 A manuscript that contains ``<``, ``&`` or ``<speak>`` is read as those characters: lxml
 escapes them on serialisation. The text content of the built document (all text nodes
 in order) is exactly the segment text plus a final newline, so engines can map their
-word positions back to the segment text.
+word positions back to the segment text. Annotations (formulas, lexicon entries,
+numbers, pauses, ...) are compiled per dialect by :mod:`ssml.dialects`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from collections.abc import Sequence
 
 from lxml import etree
 
-#: SSML dialects narrate can emit; each engine declares the one it accepts.
-DIALECTS = ("espeak", "cosyvoice")
+from ssml.annotations import Annotation
+from ssml.dialects import DIALECTS, compile_blocks
+
+__all__ = ["DIALECTS", "build_blocks", "build_ssml", "text_content"]
 
 
 def build_ssml(paragraphs: Sequence[str], *, pause_ms: int, dialect: str = "espeak") -> str:
@@ -23,23 +26,14 @@ def build_ssml(paragraphs: Sequence[str], *, pause_ms: int, dialect: str = "espe
     as the chapter text) and the body ends with ``"\\n"``: espeak-ng reads a final full
     stop right before ``</speak>`` after a tag as "dot" otherwise.
     """
-    if dialect not in DIALECTS:
-        raise ValueError(f"unknown SSML dialect {dialect!r}")
-    speak = etree.Element("speak")
-    last: etree._Element | None = None
-    for number, paragraph in enumerate(paragraphs):
-        text = paragraph if number == 0 else "\n\n" + paragraph
-        if last is None:
-            speak.text = text
-        else:
-            last.tail = text
-        if number < len(paragraphs) - 1:
-            last = etree.SubElement(speak, "break", time=f"{pause_ms}ms")
-    if last is None:
-        speak.text = (speak.text or "") + "\n"
-    else:
-        last.tail = (last.tail or "") + "\n"
-    return str(etree.tostring(speak, encoding="unicode"))
+    return compile_blocks([(p, ()) for p in paragraphs], pause_ms=pause_ms, dialect=dialect)
+
+
+def build_blocks(
+    blocks: Sequence[tuple[str, Sequence[Annotation]]], *, pause_ms: int, dialect: str = "espeak"
+) -> str:
+    """Like :func:`build_ssml`, for blocks that carry annotations (offsets into each)."""
+    return compile_blocks(blocks, pause_ms=pause_ms, dialect=dialect)
 
 
 def text_content(ssml: str) -> str:

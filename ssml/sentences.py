@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 _CLOSERS = "\"')]}’”»」』）"
 # A sentence ends at . ! ? … (or Chinese 。！？) plus any closing quotes/brackets.
@@ -55,6 +56,19 @@ _ABBREVIATIONS = frozenset(
 _CLAUSE = re.compile(r"[,;:—]\s+|[，；：、]")
 
 
+def merge_protected(
+    spans: list[tuple[int, int]], protected: Sequence[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """Join neighbouring spans whose boundary would cut a ``protected`` span."""
+    out: list[tuple[int, int]] = []
+    for span in spans:
+        if out and any(a < out[-1][1] < b or a < span[0] < b for a, b in protected):
+            out[-1] = (out[-1][0], span[1])
+        else:
+            out.append(span)
+    return out
+
+
 def split_sentences(text: str) -> list[tuple[int, int]]:
     """Spans ``(start, end)`` of the sentences of ``text`` (one paragraph, one line).
 
@@ -75,16 +89,32 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def split_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
+def split_long(
+    text: str,
+    start: int,
+    end: int,
+    max_chars: int,
+    protected: Sequence[tuple[int, int]] = (),
+) -> list[tuple[int, int]]:
     """Split ``text[start:end]`` into spans of at most ``max_chars``.
 
     Prefers clause boundaries (, ; : —), then spaces, and cuts hard only inside a
-    single word longer than ``max_chars``.
+    single word longer than ``max_chars``. A cut never falls strictly inside a
+    ``protected`` span (a formula, an alias): it moves to the span's start, or to its
+    end when the span starts the piece (so one piece may then be longer than the limit).
     """
     pieces: list[tuple[int, int]] = []
     while end - start > max_chars:
         limit = start + max_chars
         cut = _last_break(text, start, limit)
+        for a, b in protected:
+            if a < cut < b:
+                cut = a if a > start else b
+                break
+        while cut > start and text[cut - 1].isspace():
+            cut -= 1
+        if cut >= end:
+            break
         pieces.append((start, cut))
         start = _skip_space(text, cut)
     if end > start:

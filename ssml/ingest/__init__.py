@@ -20,11 +20,11 @@ from narrate.errors import (
     UsageError,
 )
 from ssml.document import Document
-from ssml.ingest import epub, html, markdown, text
+from ssml.ingest import epub, html, markdown, ssmldoc, text
 
 __all__ = ["FORMATS", "MAX_INPUT_BYTES", "load", "parse_chapter_range", "select_chapters"]
 
-FORMATS = ("markdown", "text", "html", "epub")
+FORMATS = ("markdown", "text", "html", "epub", "ssml")
 MAX_INPUT_BYTES = 50 * 1024 * 1024
 
 EXTENSIONS = {
@@ -36,6 +36,7 @@ EXTENSIONS = {
     ".htm": "html",
     ".xhtml": "html",
     ".epub": "epub",
+    ".ssml": "ssml",
 }
 _SNIFF_BYTES = 4096
 _HTML_SNIFF_RE = re.compile(rb"<!doctype\s+html|<html[\s>]", re.IGNORECASE)
@@ -47,6 +48,7 @@ _PARSERS: dict[str, Parser] = {
     "text": lambda data, name, stem, _matter: text.parse(data, name, stem),
     "html": lambda data, name, stem, _matter: html.parse(data, name, stem),
     "epub": lambda data, name, stem, matter: epub.parse(data, name, stem, include_matter=matter),
+    "ssml": lambda data, name, stem, _matter: ssmldoc.parse(data, name, stem),
 }
 
 
@@ -125,6 +127,8 @@ def _read_input(path: Path) -> bytes:
 def detect_format(path: Path, data: bytes) -> str:
     """The format from the extension, else from the content; UnsupportedFormatError if none."""
     by_extension = EXTENSIONS.get(path.suffix.lower())
+    if by_extension in (None, "html") and ssmldoc.looks_like_ssml(data):
+        return "ssml"  # an XML or HTML file whose root is <speak>
     if by_extension:
         return by_extension
     if epub.looks_like_epub(data):
@@ -136,7 +140,8 @@ def detect_format(path: Path, data: bytes) -> str:
         f"cannot tell what kind of document {path.name} is (extension "
         f"{path.suffix or '(none)'!r} is not one narrate knows)",
         hint="narrate reads Markdown (.md, .markdown), plain text (.txt, .text), "
-        "HTML (.html, .htm, .xhtml) and EPUB (.epub); give the file the extension that "
+        "HTML (.html, .htm, .xhtml), EPUB (.epub) and SSML (.ssml, or XML whose root is "
+        "<speak>); give the file the extension that "
         "matches its content",
     )
 

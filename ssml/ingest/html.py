@@ -4,7 +4,9 @@
 ``h3``-``h6`` and the loose text of a ``div`` become paragraphs. Scripts, styles,
 navigation, headers, footers, asides, ``pre`` blocks, images and footnote machinery
 (noterefs, backlinks, footnote/endnote sections, ``<sup>`` footnote markers) are dropped.
-MathML ``<math>`` is read from its ``alttext`` attribute if present, else its text.
+MathML ``<math>`` becomes LaTeX (its TeX annotation, a LaTeX ``alttext``, or a
+conversion of its presentation markup: :mod:`ssml.latex.mathml`) between ``\\(...\\)``
+(``\\[...\\]`` for ``display="block"``), which the annotation stage reads aloud.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from ssml.document import Document
 from ssml.ingest.safexml import parse_html
 from ssml.ingest.text import Section, assemble, decode_utf8
+from ssml.latex.mathml import math_source
 
 EPUB_NS = "http://www.idpf.org/2007/ops"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -121,7 +124,10 @@ def inline_text(el: Any, options: Options = Options()) -> str:
     if _is_dropped(el, name, options):
         return ""
     if name == "math":
-        return str(el.get("alttext") or "") or _math_text(el)
+        tex = math_source(el)
+        if not tex:
+            return _math_text(el)
+        return f"\\[{tex}\\]" if el.get("display") == "block" else f"\\({tex}\\)"
     if name == "br":
         return " "
     parts = [el.text or ""]

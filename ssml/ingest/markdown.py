@@ -4,7 +4,10 @@
 list items, blockquote paragraphs and table rows become paragraphs; code blocks, HTML
 blocks, images, footnote references and footnote definitions are dropped; links keep
 their text, inline code keeps its text, emphasis markers go. Math (``$..$``,
-``$$..$$``) is kept as literal ``$``-delimited LaTeX for a later stage.
+``$$..$$``) is kept as LaTeX for the annotation stage, re-delimited as ``\\(..\\)``
+(inline) and ``\\[..\\]`` (display) so that no later stage has to guess about ``$``.
+A ``$`` is maths only by Pandoc's rules (no space inside the delimiters, no digit right
+after the closing one), so prices ("$5 and $10") stay text.
 
 d2l-book markup (https://d2l.ai) is recognised when a document uses its roles, and then
 ``:label:``/``:eqlabel:`` roles are dropped, ``:numref:``/``:eqref:`` become "the
@@ -148,7 +151,7 @@ _SKIPPED_BLOCKS = {"footnote_block_open": "footnote_block_close"}
 def _markdown() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
     md.use(front_matter_plugin).use(footnote_plugin)
-    return md.use(dollarmath_plugin, double_inline=True)
+    return md.use(dollarmath_plugin, allow_space=False, allow_digits=False, double_inline=True)
 
 
 def render_inline(children: Sequence[Token]) -> str:
@@ -169,9 +172,9 @@ def render_inline(children: Sequence[Token]) -> str:
         ):
             parts.append(" ")
         elif tok.type == "math_inline":
-            parts.append(f"${tok.content}$")
+            parts.append(f"\\({tok.content}\\)")
         elif tok.type == "math_inline_double":
-            parts.append(f"$${tok.content}$$")
+            parts.append(f"\\[{tok.content}\\]")
     return "".join(parts)
 
 
@@ -204,7 +207,7 @@ class _Walk:
                 sections[-1].paragraphs.append(", ".join(c for c in row if c.strip()))
                 row = None
             elif tok.type == "math_block" or tok.type == "math_block_label":
-                sections[-1].paragraphs.append(f"$${tok.content}$$")
+                sections[-1].paragraphs.append(f"\\[{tok.content}\\]")
             elif tok.type == "inline":
                 text = render_inline(tok.children or [])
                 if row is not None:

@@ -138,9 +138,18 @@ MATH = """<html><body><h1>Math</h1>
 </body></html>"""
 
 
-def test_mathml_uses_alttext_or_text(tmp_path: Path) -> None:
+def test_mathml_becomes_delimited_latex(tmp_path: Path) -> None:
     doc = html(tmp_path, MATH)
-    assert doc.chapters[0].paragraphs == ("Area \\pi r^2 here.", "Sum a+b there.")
+    assert doc.chapters[0].paragraphs == ("Area \\(\\pi r^2\\) here.", "Sum \\(a+b\\) there.")
+
+
+def test_mathml_without_tex_is_converted(tmp_path: Path) -> None:
+    doc = html(
+        tmp_path,
+        "<h1>M</h1><p>So <math display='block'><mfrac><mn>1</mn><msqrt><mi>x</mi></msqrt>"
+        "</mfrac><mo>≤</mo><msup><mi>y</mi><mn>2</mn></msup></math></p>",
+    )
+    assert doc.chapters[0].paragraphs == ("So \\[\\frac{1}{\\sqrt{x}} ≤ {y}^{2}\\]",)
 
 
 def test_entities_and_typography(tmp_path: Path) -> None:

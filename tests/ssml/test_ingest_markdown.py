@@ -146,17 +146,22 @@ def test_footnotes_removed(tmp_path: Path) -> None:
     assert doc.chapters[0].paragraphs == ("A claim and another.",)
 
 
-def test_math_is_left_as_literal_latex(tmp_path: Path) -> None:
+def test_math_is_kept_as_latex_with_unambiguous_delimiters(tmp_path: Path) -> None:
     text = (
         "# M\n\nInline $x_1 * y_2$ and $\\frac{a}{b}$ here.\n\n"
         "$$\n\\begin{bmatrix}1 \\\\ 2\\end{bmatrix}\n$$\n\nAnd $$a^2$$ inline.\n"
     )
     doc = md(tmp_path, text)
     assert doc.chapters[0].paragraphs == (
-        "Inline $x_1 * y_2$ and $\\frac{a}{b}$ here.",
-        "$$ \\begin{bmatrix}1 \\\\ 2\\end{bmatrix} $$",
-        "And $$a^2$$ inline.",
+        "Inline \\(x_1 * y_2\\) and \\(\\frac{a}{b}\\) here.",
+        "\\[ \\begin{bmatrix}1 \\\\ 2\\end{bmatrix} \\]",
+        "And \\[a^2\\] inline.",
     )
+
+
+def test_prices_are_not_maths(tmp_path: Path) -> None:
+    doc = md(tmp_path, "# M\n\nIt costs $5 and $10 today. Prices: $5, $10 and $20.\n")
+    assert doc.chapters[0].paragraphs == ("It costs $5 and $10 today. Prices: $5, $10 and $20.",)
 
 
 def test_unclosed_math_does_not_crash(tmp_path: Path) -> None:
@@ -222,9 +227,9 @@ def test_d2l_markup(tmp_path: Path) -> None:
     assert [c.title for c in doc.chapters] == ["Calculus", "Exercises"]
     assert doc.chapters[0].paragraphs == (
         "Archimedes inscribed polygons (the figure). See also the section.",
-        "The derivative of $f$ is",
-        "$$f'(x) = \\lim_{h \\rightarrow 0} \\frac{f(x+h) - f(x)}{h}.$$",
-        "We keep the axes and the $\\ell_2$ norm as in the equation. "
+        "The derivative of \\(f\\) is",
+        "\\[f'(x) = \\lim_{h \\rightarrow 0} \\frac{f(x+h) - f(x)}{h}.\\]",
+        "We keep the axes and the \\(\\ell_2\\) norm as in the equation. "
         "Read Strang 1993 and Petersen, Pedersen et al. 2008.",
     )
     assert doc.chapters[1].source == "line 27"
@@ -267,7 +272,7 @@ def test_d2l_corpus(name: str) -> None:
     for marker in (":label:", ":eqlabel:", ":numref:", ":begin_tab:", ":end_tab:", "(**", "**]"):
         assert marker not in text
     assert "Discussions" not in text
-    assert "$" in text  # math kept literally for the LaTeX stage
+    assert "\\(" in text and "\\[" in text  # math kept as LaTeX for the annotation stage
     assert doc.chapters[-1].title == "Exercises"
 
 

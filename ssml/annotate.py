@@ -1,0 +1,193 @@
+"""The annotation stage: raw block text in, display text plus annotations out.
+
+``annotate(document, dialect=..., lexicon=..., latex=...)`` runs between ingest and
+segmentation and is pure. For every block (chapter heading or paragraph) it:
+
+1. **Reads formulas** (:mod:`ssml.latex`): ``$...$``, ``$$...$$``, ``\\(...\\)``,
+   ``\\[...\\]`` (``$`` is not searched in Markdown, whose parser already marked its
+   maths with ``\\(...\\)``). Each formula is replaced in the text by its caption form
+   (``x² + y²``) and annotated with a :class:`~ssml.annotations.Sub` whose alias is the
+   spoken form and whose ``formula`` keeps source, display and spoken text. Sentence
+   punctuation written inside a formula (``$$x = 1.$$``) is moved after it.
+   With ``latex="passthrough"`` and the ``cosyvoice`` dialect, formulas in Chinese
+   blocks are sent as LaTeX instead (the alias is ``$source$``), for CosyVoice models
+   that read LaTeX in Chinese text themselves (reference section 7). Anything that
+   cannot be read well is recorded in :attr:`Document.warnings`.
+2. **Applies the lexicon** (:mod:`ssml.lexicon`) outside formulas.
+3. **Normalises numbers, dates, times, money, units and abbreviations** in English
+   blocks (:mod:`ssml.verbalize`) outside formulas and lexicon entries.
+4. **Tells languages apart**: the document's main language is its declared language
+   (HTML/EPUB), else the script of most of its text; a block written in another script
+   (Chinese in an English book, English in a Chinese one) gets a
+   :class:`~ssml.annotations.Lang` annotation, which espeak voices with ``<voice
+   xml:lang>``. The document's ``language`` is set when it had none.
+5. For an SSML input document, checks its markup against ``dialect`` first and raises
+   :class:`~ssml.dialects.UnsupportedMarkupError` (exit code 2) with the line and
+   column of every problem.
+
+The text content of every block changes only where a formula's LaTeX is replaced by its
+caption form; captions index into the annotated text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ssml.annotations import Annotation, Lang, Sub, is_leaf, shift, sort_key
+from ssml.dialects import DIALECTS, check, script_language
+from ssml.document import Document
+from ssml.latex import read_formula, split_trailing_punctuation
+from ssml.latex.find import find_formulas
+from ssml.lexicon import Lexicon
+from ssml.verbalize import verbalize
+
+LATEX_MODES = ("speak", "passthrough")
+
+
+def annotate(
+    document: Document,
+    *,
+    dialect: str = "espeak",
+    lexicon: Lexicon | None = None,
+    latex: str = "speak",
+    normalize: bool = True,
+) -> Document:
+    """Annotate every block of ``document`` (see the module docstring)."""
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown SSML dialect {dialect!r}")
+    if latex not in LATEX_MODES:
+        raise ValueError(f"latex must be one of {LATEX_MODES}, not {latex!r}")
+    if document.ssml_source is not None:
+        check(
+            document.ssml_source, dialect, source=True, name=document.title or "the SSML document"
+        )
+    main = _main_language(document)
+    warnings: list[str] = list(document.warnings)
+    chapters = []
+    for number, chapter in enumerate(document.chapters, start=1):
+        blocks: list[str] = []
+        annotations: list[tuple[Annotation, ...]] = []
+        for k, block in enumerate(chapter.blocks):
+            text, found = annotate_block(
+                block,
+                chapter.block_annotations(k),
+                dialect=dialect,
+                lexicon=lexicon,
+                latex=latex,
+                normalize=normalize,
+                dollars=document.format != "markdown",
+                main_language=main,
+                warnings=warnings,
+                where=f"chapter {number} ({chapter.title})",
+            )
+            blocks.append(text)
+            annotations.append(found)
+        heading = blocks[0] if chapter.heading else ""
+        paragraphs = tuple(blocks[1:] if chapter.heading else blocks)
+        chapters.append(
+            replace(chapter, heading=heading, paragraphs=paragraphs, annotations=tuple(annotations))
+        )
+    return replace(
+        document,
+        chapters=tuple(chapters),
+        warnings=tuple(warnings),
+        language=document.language or main,
+    )
+
+
+def annotate_block(
+    text: str,
+    existing: tuple[Annotation, ...] = (),
+    *,
+    dialect: str = "espeak",
+    lexicon: Lexicon | None = None,
+    latex: str = "speak",
+    normalize: bool = True,
+    dollars: bool = True,
+    main_language: str | None = None,
+    warnings: list[str] | None = None,
+    where: str = "",
+) -> tuple[str, tuple[Annotation, ...]]:
+    """One block: its display text and its annotations (see the module docstring)."""
+    language = script_language(text)
+    passthrough = latex == "passthrough" and dialect == "cosyvoice" and language == "zh"
+    text, annotations = _formulas(text, list(existing), dollars, passthrough, warnings, where)
+    if lexicon is not None:
+        annotations += lexicon.find(text, _taken(annotations))
+    if normalize and language == "en":
+        annotations += verbalize(text, _taken(annotations))
+    if main_language and language and language != main_language and text.strip():
+        annotations.append(Lang(0, len(text), language))
+    return text, tuple(sorted(annotations, key=sort_key))
+
+
+def _taken(annotations: list[Annotation]) -> list[tuple[int, int]]:
+    return [(a.start, a.end) for a in annotations if is_leaf(a)]
+
+
+def _formulas(
+    text: str,
+    annotations: list[Annotation],
+    dollars: bool,
+    passthrough: bool,
+    warnings: list[str] | None,
+    where: str,
+) -> tuple[str, list[Annotation]]:
+    found = find_formulas(text, dollars=dollars)
+    if not found:
+        return text, annotations
+    taken = _taken(annotations)
+    out: list[str] = []
+    added: list[Annotation] = []
+    moves: list[tuple[int, int]] = []  # (position in the old text, shift after it)
+    done = 0
+    delta = 0
+    for match in found:
+        if any(a < match.end and match.start < b for a, b in taken):
+            continue
+        source, punctuation = split_trailing_punctuation(match.source)
+        formula = read_formula(source, block=match.block)
+        out.append(text[done : match.start])
+        start = match.start + delta
+        shown = formula.display
+        if not formula.spoken and not source.strip():
+            shown = ""
+        out.append(shown + punctuation)
+        if shown:
+            alias = f"${source}$" if passthrough else formula.spoken
+            origin = "latex-passthrough" if passthrough else "formula"
+            added.append(Sub(start, start + len(shown), alias, formula=formula, origin=origin))
+        if warnings is not None:
+            warnings.extend(f"{where}: formula {source[:60]!r}: {w}" for w in formula.warnings)
+        new_len = len(shown) + len(punctuation)
+        delta += new_len - (match.end - match.start)
+        moves.append((match.end, delta))
+        done = match.end
+    out.append(text[done:])
+    moved = [_move(a, moves) for a in annotations]
+    return "".join(out), [a for a in moved if a is not None] + added
+
+
+def _move(annotation: Annotation, moves: list[tuple[int, int]]) -> Annotation | None:
+    """Shift an annotation made on the text before formulas were replaced."""
+    delta = 0
+    for position, shift_after in moves:
+        if annotation.start >= position:
+            delta = shift_after
+    return shift(annotation, delta)
+
+
+def _main_language(document: Document) -> str | None:
+    if document.language:
+        return document.language.lower().split("-")[0]
+    counts: dict[str, int] = {}
+    for chapter in document.chapters:
+        for block in chapter.blocks:
+            language = script_language(block)
+            if language:  # a Han character carries about as much as three letters
+                weight = sum(3 if "\u3400" <= ch <= "\u9fff" else 1 for ch in block if ch.isalpha())
+                counts[language] = counts.get(language, 0) + weight
+    return max(counts, key=lambda k: counts[k]) if counts else None
+
+
+__all__ = ["LATEX_MODES", "annotate", "annotate_block"]

@@ -18,7 +18,7 @@ from jobs.pipeline import Factory
 from jobs.storage import Storage
 from narrate.errors import JobFailedError, JobNotFoundError
 from narrate.files import copy_atomic, write_text_atomic
-from renderer.captions import build_cues, to_srt, to_vtt
+from renderer.captions import build_cues, rules_for, to_srt, to_vtt
 from renderer.timing import TimedWord
 
 MANIFEST = "manifest.json"
@@ -71,7 +71,7 @@ def captions_json(factory: Factory, job_id: str) -> dict[str, Any]:
 
 
 def chapter_captions(factory: Factory, chapter: Chapter, fmt: str) -> str:
-    cues = build_cues(chapter.text, chapter_words(factory, chapter.id))
+    cues = build_cues(chapter.text, chapter_words(factory, chapter.id), rules_for(chapter.text))
     return to_vtt(cues) if fmt == "vtt" else to_srt(cues)
 
 
@@ -93,7 +93,7 @@ def export_job(factory: Factory, storage: Storage, job_id: str, out_dir: Path) -
         audio_name = f"{stem}{audio.suffix}"
         copy_atomic(audio, out_dir / audio_name)
         words = chapter_words(factory, chapter.id)
-        cues = build_cues(chapter.text, words)
+        cues = build_cues(chapter.text, words, rules_for(chapter.text))
         write_text_atomic(out_dir / f"{stem}.vtt", to_vtt(cues))
         write_text_atomic(out_dir / f"{stem}.srt", to_srt(cues))
         entries.append(

@@ -57,7 +57,7 @@ class Voicing:
 
 @dataclass(frozen=True)
 class PlannedChapter:
-    index: int  # 1-based
+    index: int  # 1-based number in the document (kept when chapters are selected)
     title: str
     text: str
     segments: tuple[PlannedSegment, ...]
@@ -70,13 +70,19 @@ class JobSummary:
     segments_reused: int
     chapters: int
     skipped: tuple[str, ...] = field(default=())
+    warnings: tuple[str, ...] = field(default=())
 
 
 def plan_document(document: Document, policy: SegmentPolicy) -> list[PlannedChapter]:
     """Segment every chapter of ``document`` (pure)."""
     return [
-        PlannedChapter(number, chapter.title, chapter.text, tuple(segment_chapter(chapter, policy)))
-        for number, chapter in enumerate(document.chapters, start=1)
+        PlannedChapter(
+            chapter.number or position,
+            chapter.title,
+            chapter.text,
+            tuple(segment_chapter(chapter, policy)),
+        )
+        for position, chapter in enumerate(document.chapters, start=1)
     ]
 
 
@@ -150,7 +156,7 @@ def create_job(
                         attempts=0,
                     )
                 )
-    return JobSummary(job_id, total, reused, len(plan), document.skipped)
+    return JobSummary(job_id, total, reused, len(plan), document.skipped, document.warnings)
 
 
 def voicing_of(job: Job) -> Voicing:

@@ -23,8 +23,10 @@ from narrate.settings import Settings
 from renderer.engine import Engine, validate_prosody
 from renderer.engines import get_engine
 from renderer.stitch import AudioFormat
+from ssml.annotate import annotate
 from ssml.document import Document
 from ssml.ingest import load, parse_chapter_range, select_chapters
+from ssml.lexicon import load_lexicon
 from ssml.segment import SegmentPolicy
 
 
@@ -41,6 +43,8 @@ class RenderRequest:
     audio: AudioFormat = field(default_factory=AudioFormat)
     chapters: str | None = None  # "3-5"
     include_matter: bool = False
+    lexicon: Path | None = None
+    latex: str = "speak"  # or "passthrough" (Chinese text on CosyVoice)
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class RenderReport:
     segments_reused: int
     manifest: dict[str, Any] | None
     failures: list[dict[str, Any]]
+    warnings: tuple[str, ...] = ()
 
     @property
     def segments_synthesized(self) -> int:
@@ -65,10 +70,13 @@ class RenderReport:
 
 
 def read_document(request: RenderRequest) -> Document:
+    """Ingest the input, pick chapters and annotate it for the engine's SSML dialect."""
+    engine = get_engine(request.engine)
+    lexicon = load_lexicon(request.lexicon) if request.lexicon else None
     document = load(request.input_path, include_matter=request.include_matter)
     if request.chapters:
         document = select_chapters(document, parse_chapter_range(request.chapters))
-    return document
+    return annotate(document, dialect=engine.ssml_dialect, lexicon=lexicon, latex=request.latex)
 
 
 def policy_for(engine: Engine) -> SegmentPolicy:
@@ -80,9 +88,6 @@ def prepare(request: RenderRequest) -> Prepared:
     validate_prosody(request.rate, request.pitch, request.volume)
     engine = get_engine(request.engine)
     voice = request.voice or engine.default_voice
-    engine.check_voice(voice)
-    document = read_document(request)
-    plan = plan_document(document, policy_for(engine))
     voicing = Voicing(
         engine.name,
         voice,
@@ -92,6 +97,9 @@ def prepare(request: RenderRequest) -> Prepared:
         model=request.model,
         options=tuple(sorted(request.engine_options)),
     )
+    engine.check(voicing.request(ssml=""))
+    document = read_document(request)
+    plan = plan_document(document, policy_for(engine))
     return Prepared(document, plan, voicing)
 
 
@@ -135,6 +143,7 @@ def render(
         segments_reused=summary.segments_reused,
         manifest=manifest,
         failures=failures(ctx.factory, summary.job_id),
+        warnings=prepared.document.warnings,
     )
 
 

@@ -67,6 +67,18 @@ def _input_argument() -> Callable[[F], F]:
 
 def _document_options(func: F) -> F:
     func = click.option(
+        "--latex",
+        type=click.Choice(["speak", "passthrough"]),
+        default="speak",
+        show_default=True,
+        help="Read formulas aloud, or pass LaTeX through (Chinese text on CosyVoice).",
+    )(func)
+    func = click.option(
+        "--lexicon",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Pronunciation lexicon: `word = alias` lines or a W3C PLS file.",
+    )(func)
+    func = click.option(
         "--include-matter",
         is_flag=True,
         help="Also read front and back matter (cover, title page, colophon...).",
@@ -114,6 +126,8 @@ def render(
     engine: str,
     chapters: str | None,
     include_matter: bool,
+    lexicon: Path | None,
+    latex: str,
     voice: str | None,
     model: str | None,
     engine_options: tuple[str, ...],
@@ -145,6 +159,8 @@ def render(
         audio=AudioFormat(audio_format, sample_rate_hz, bitrate_kbps),
         chapters=chapters,
         include_matter=include_matter,
+        lexicon=lexicon,
+        latex=latex,
     )
     settings = Settings.from_env()
     printer = ProgressPrinter(enabled=not quiet)
@@ -161,6 +177,7 @@ def render(
                     "segments": report.segments_total,
                     "synthesized": report.segments_synthesized,
                     "reused": report.segments_reused,
+                    "warnings": list(report.warnings),
                     "manifest": report.manifest,
                     "failures": report.failures,
                 },
@@ -198,14 +215,27 @@ def render(
 @_document_options
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan(
-    input_path: Path, engine: str, chapters: str | None, include_matter: bool, as_json: bool
+    input_path: Path,
+    engine: str,
+    chapters: str | None,
+    include_matter: bool,
+    lexicon: Path | None,
+    latex: str,
+    as_json: bool,
 ) -> None:
     """Show how INPUT would be cut into chapters and segments, without synthesizing."""
     from jobs.pipeline import plan_document
     from jobs.render import RenderRequest, policy_for, read_document
     from renderer.engines import get_engine
 
-    request = RenderRequest(input_path, engine, chapters=chapters, include_matter=include_matter)
+    request = RenderRequest(
+        input_path,
+        engine,
+        chapters=chapters,
+        include_matter=include_matter,
+        lexicon=lexicon,
+        latex=latex,
+    )
     document = read_document(request)
     planned = plan_document(document, policy_for(get_engine(engine)))
     if as_json:
@@ -215,12 +245,22 @@ def plan(
                     "index": chapter.index,
                     "title": chapter.title,
                     "segments": [
-                        {"index": s.index, "text": s.text, "ssml": s.ssml, "chars": s.chars}
+                        {
+                            "index": s.index,
+                            "text": s.text,
+                            "ssml": s.ssml,
+                            "chars": s.chars,
+                            "formulas": [
+                                {"source": f.source, "display": f.display, "spoken": f.spoken}
+                                for f in s.formulas
+                            ],
+                        }
                         for s in chapter.segments
                     ],
                 }
                 for chapter in planned
-            ]
+            ],
+            "warnings": list(document.warnings),
         }
         click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         return
@@ -229,8 +269,12 @@ def plan(
         click.echo(
             f"{chapter.index:3d}. {chapter.title}: {len(chapter.segments)} segments, {chars} chars"
         )
+        for formula in (f for s in chapter.segments for f in s.formulas):
+            click.echo(f"       {formula.source}  ->  {formula.spoken}")
     if document.skipped:
         click.echo(f"skipped: {', '.join(document.skipped)} (use --include-matter to read them)")
+    for warning in document.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @cli.group(invoke_without_command=True)

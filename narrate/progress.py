@@ -30,6 +30,8 @@ class ProgressPrinter:
             f"{summary.segments_total} segments ({summary.segments_reused} already rendered)"
             f"{skipped}\n"
         )
+        for warning in summary.warnings:
+            self.stream.write(f"warning: {warning}\n")
 
     def update(self, progress: Any) -> None:
         if not self.enabled:

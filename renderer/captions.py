@@ -469,3 +469,16 @@ def _cue_end(start: int, speech_end: int, following: int | None, rules: CueRules
     if end > following:  # the words overlap the next cue: trim, keeping a gap
         end = following - rules.min_gap_ms
     return min(max(end, start + 1), following)
+
+
+#: line width for Chinese/Japanese captions (Netflix's Simplified Chinese template: 16)
+CJK_LINE_CHARS = 16
+
+
+def rules_for(text: str) -> CueRules:
+    """Cue rules suited to ``text``: 16 characters a line when it is mostly CJK."""
+    letters = [ch for ch in text if ch.isalnum()]
+    cjk = sum(1 for ch in letters if _is_cjk(ch))
+    if letters and cjk * 2 > len(letters):
+        return CueRules(max_line_chars=CJK_LINE_CHARS)
+    return CueRules()

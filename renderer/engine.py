@@ -113,8 +113,13 @@ class Engine(Protocol):
 
     def voices(self) -> list[Voice]: ...
 
-    def check_voice(self, voice: str) -> None:
-        """Raise :class:`~narrate.errors.VoiceNotFoundError` unless ``voice`` can be used."""
+    def check(self, request: SynthesisRequest) -> None:
+        """Refuse, before any synthesis, a request the engine would reject.
+
+        Checks everything knowable locally except the SSML (which may be empty here):
+        voice (:class:`~narrate.errors.VoiceNotFoundError`), model, options, prosody
+        ranges and credentials (:class:`~narrate.errors.UsageError` family).
+        """
         ...
 
 

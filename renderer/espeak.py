@@ -689,9 +689,10 @@ class EspeakEngine:
             pcm = samples.tobytes()
         return SynthesisResult(pcm=pcm, sample_rate_hz=SAMPLE_RATE_HZ, marks=marks)
 
-    def check_voice(self, voice: str) -> None:
+    def check(self, request: SynthesisRequest) -> None:
+        espeak_parameters(request.rate, request.pitch, request.volume)
         with _LOCK:
-            _resolve_voice(_library(), voice)
+            _resolve_voice(_library(), request.voice)
 
     def voices(self) -> list[Voice]:
         """espeak's language voices, by file id; add ``+f3`` etc. for a variant."""

@@ -37,15 +37,15 @@ class StubEngine:
     def voices(self) -> list[Voice]:
         return [Voice(id="stub", name="Stub tones", languages=("en", "zh"))]
 
-    def check_voice(self, voice: str) -> None:
-        if voice != "stub":
+    def check(self, request: SynthesisRequest) -> None:
+        validate_prosody(request.rate, request.pitch, request.volume)
+        if request.voice != "stub":
             raise VoiceNotFoundError(
-                f"the stub engine has no voice {voice!r}", hint="its only voice is 'stub'"
+                f"the stub engine has no voice {request.voice!r}", hint="its only voice is 'stub'"
             )
 
     def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
-        validate_prosody(request.rate, request.pitch, request.volume)
-        self.check_voice(request.voice)
+        self.check(request)
         text = text_content(request.ssml)
         if "STUB-FATAL" in text:
             raise SynthesisFailedError("stub engine: fatal fault requested by the text")

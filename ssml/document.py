@@ -24,6 +24,8 @@ class Chapter:
     paragraphs: tuple[str, ...]
     heading: str = ""
     source: str = ""  # where it came from: a spine href, a heading line number, ...
+    #: its 1-based number in the whole document, kept when chapters are selected
+    number: int | None = None
     annotations: tuple[tuple[Annotation, ...], ...] = ()
 
     @property

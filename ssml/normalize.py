@@ -21,7 +21,8 @@ Choices made by :func:`normalize_text` (in the order they are applied):
   that follows it, or an opening quote/bracket that precedes it. An en dash (U+2013)
   with spaces around it is used as a dash and becomes ``" — "`` too; any other en dash
   (``1914–1918``, ``London–Paris``) becomes an ASCII hyphen ``-``.
-* **Quotes:** ``‘ ’ ‚ ‛ ‹ ›`` become ``'`` and ``“ ” „ ‟ « »`` become ``"``.
+* **Quotes:** ``‘ ’ ‚ ‛ ‹ ›`` become ``'`` and ``“ ” „ ‟ « »`` become ``"`` (and ``…``
+  becomes ``...``), except next to Chinese or Japanese text, where they are kept.
 * **Ellipsis:** ``…`` becomes ``...``.
 * **Whitespace:** every run of whitespace (including newlines and tabs, but not U+3000)
   collapses to one space, and the result is stripped.
@@ -44,6 +45,7 @@ _QUOTES = {
     **dict.fromkeys(map(ord, "‘’‚‛‹›"), "'"),
     **dict.fromkeys(map(ord, "“”„‟«»"), '"'),
 }
+_TYPOGRAPHY_RE = re.compile("[‘’‚‛‹›“”„‟«»…]")
 _SUPERSCRIPT_DIGITS = "¹²³⁰⁴⁵⁶⁷⁸⁹"
 
 _EMPHASIS_PAIR_RE = re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]*?[^\s*])\*(?![\w*])")
@@ -63,8 +65,28 @@ def normalize_text(s: str) -> str:
     s = _WHITESPACE_RE.sub(" ", s)  # first, so no rule below meets a long whitespace run
     s = _remove_footnote_markers(s)
     s = _normalize_dashes(s)
-    s = s.translate(_QUOTES).replace("…", "...")
+    s = _TYPOGRAPHY_RE.sub(_ascii_typography, s)
     return _WHITESPACE_RE.sub(" ", s).strip()
+
+
+def _ascii_typography(match: re.Match[str]) -> str:
+    """Curly quotes and … as ASCII, except beside Chinese/Japanese text, where they stay."""
+    text, at = match.string, match.start()
+    neighbours = text[at - 1 : at] + text[at + 1 : at + 2]
+    if any(_is_cjk(ch) for ch in neighbours):
+        return match.group()
+    char = match.group()
+    return "..." if char == "…" else _QUOTES[ord(char)]
+
+
+def _is_cjk(char: str) -> bool:
+    code = ord(char)
+    return (
+        0x2E80 <= code <= 0x9FFF  # radicals, CJK punctuation, kana, unified ideographs
+        or 0xF900 <= code <= 0xFAFF  # compatibility ideographs
+        or 0xFF00 <= code <= 0xFFEF  # full-width forms
+        or code >= 0x20000  # extension B and later
+    )
 
 
 def _remove_footnote_markers(s: str) -> str:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from jobs.render import RenderRequest, read_document
 from renderer.audio import decoded_duration_ms
-from ssml.ingest import load
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +38,7 @@ def render_and_check(home: Path, source: Path, out: Path) -> dict[str, object]:
     assert result.returncode == 0, result.stderr
     manifest = json.loads((out / "manifest.json").read_text())
     track = json.loads(narrate(home, "captions", manifest["job"], "--format", "json").stdout)
-    document = load(source)
+    document = read_document(RenderRequest(source))  # ingested and annotated, as rendered
     assert len(document.chapters) == len(manifest["chapters"]) == len(track["chapters"])
     for chapter, entry, words in zip(
         document.chapters, manifest["chapters"], track["chapters"], strict=True

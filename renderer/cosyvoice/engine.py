@@ -29,11 +29,9 @@ Segment size policy (``max_segment_chars``, default 1000 characters of text,
   (§5.1); sentences are sent separately, and very long ones are cut (see
   :mod:`renderer.cosyvoice.text`) to avoid the service's 33.44 s per-sentence cap.
 
-``check_voice`` can only see the voice: it checks its form, that a cloned voice was
-made for a model narrate knows, and that ``DASHSCOPE_API_KEY`` is set (so a render
-without a key stops before the job is created). The voice/model rules need the model:
-:meth:`CosyVoiceEngine.check_request` checks them and every option, and
-``synthesize`` runs the same checks before sending anything.
+``check`` runs every local check before a job is created: the voice/model rules and
+every option (:meth:`CosyVoiceEngine.check_request`), and that ``DASHSCOPE_API_KEY`` is
+set; ``synthesize`` runs the same checks before sending anything.
 """
 
 from __future__ import annotations
@@ -43,7 +41,7 @@ from collections.abc import Sequence
 from renderer.cosyvoice.client import CosyVoiceClient
 from renderer.cosyvoice.config import ServiceConfig, from_env
 from renderer.cosyvoice.models import DEFAULT_VOICE, SYSTEM_VOICES
-from renderer.cosyvoice.options import TaskSettings, check_voice_syntax, resolve
+from renderer.cosyvoice.options import TaskSettings, resolve
 from renderer.cosyvoice.result import assemble
 from renderer.cosyvoice.text import TaskPlan, plan_task
 from renderer.engine import RequestGate, SynthesisRequest, SynthesisResult, Voice
@@ -66,8 +64,16 @@ class CosyVoiceEngine:
             for voice, (family, name, languages) in SYSTEM_VOICES.items()
         ]
 
-    def check_voice(self, voice: str) -> None:
-        check_voice_syntax(voice)
+    def check(self, request: SynthesisRequest) -> None:
+        """The voice, model, options and prosody (:meth:`check_request`) and the API key."""
+        self.check_request(
+            model=request.model,
+            voice=request.voice,
+            rate=request.rate,
+            pitch=request.pitch,
+            volume=request.volume,
+            options=request.options,
+        )
         self.config.require_key()
 
     def check_request(

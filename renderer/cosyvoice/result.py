@@ -35,7 +35,13 @@ from typing import Any
 from renderer.cosyvoice.client import SentenceAudio, TaskOutcome
 from renderer.cosyvoice.errors import CosyVoiceTruncatedError
 from renderer.cosyvoice.options import TaskSettings
-from renderer.cosyvoice.text import SENTENCE_CAP_MS, TaskPlan, expected_ms, without_formulas
+from renderer.cosyvoice.text import (
+    SENTENCE_CAP_MS,
+    TaskPlan,
+    expected_ms,
+    to_display,
+    without_formulas,
+)
 from renderer.engine import SynthesisResult, WordMark
 
 #: audio under this share of the predicted length is taken as truncated
@@ -308,5 +314,10 @@ def assemble(plan: TaskPlan, settings: TaskSettings, outcome: TaskOutcome) -> Sy
     marks = word_marks(plan.text, spans, rate, outcome.finished_words)
     if plan.breaks:
         pcm, marks = insert_breaks(pcm, rate, plan.text, spans, marks, plan.breaks)
+    if plan.subs:  # marks index the said text; the pipeline wants the segment text
+        marks = [
+            WordMark(*to_display(plan.subs, m.char_start, m.char_end), m.start_ms, m.end_ms)
+            for m in marks
+        ]
     billed = outcome.usage if outcome.usage is not None else plan.billed
     return SynthesisResult(pcm, rate, tuple(marks), billed_chars=billed)

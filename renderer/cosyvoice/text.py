@@ -29,12 +29,14 @@ becomes the request's ``language_hints`` unless ``--option language`` says other
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lxml import etree
 
 from renderer.cosyvoice.billing import PER_MESSAGE_LIMIT, PER_TASK_LIMIT, billed_chars, is_han
 from renderer.cosyvoice.errors import CosyVoiceUsageError
+from ssml.dialects import language_hint
 
 #: the service's per-sentence audio cap observed in the field (§11): 802,560 samples at 24 kHz
 SENTENCE_CAP_MS = 33_440
@@ -66,9 +68,13 @@ class Message:
     flush_after: bool = False
 
 
+#: a ``<sub>``: (start, end) in the said text -> (start, end) in the display text
+Substitution = tuple[int, int, int, int]
+
+
 @dataclass(frozen=True)
 class TaskPlan:
-    text: str  # the segment text: the SSML's text content
+    text: str  # what the service says: the SSML's text with ``<sub>`` aliases expanded
     ssml_mode: bool
     messages: tuple[Message, ...]
     #: pauses to insert locally (plain mode): (offset in ``text``, milliseconds)
@@ -76,18 +82,14 @@ class TaskPlan:
     billed: int
     #: the document's language hint (``xml:lang`` on ``<speak>``), if any
     language: str | None = None
-
-
-_XML_LANG = re.compile(r'(<speak\b[^>]*?)\s+xml:lang="([^"]*)"')
+    #: ``<sub>`` positions, to map word marks back onto the segment (display) text
+    subs: tuple[Substitution, ...] = ()
 
 
 def split_language_hint(ssml: str) -> tuple[str, str | None]:
     """The document without ``xml:lang`` on ``<speak>``, and that language (or None)."""
-    match = _XML_LANG.search(ssml)
-    if match is None:
-        return ssml, None
-    language = match.group(2).split("-")[0].lower() or None
-    return ssml[: match.start()] + match.group(1) + ssml[match.end() :], language
+    bare, hint = language_hint(ssml)
+    return bare, (hint.split("-")[0].lower() or None) if hint else None
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,50 @@ class ParsedSsml:
     text: str
     breaks: tuple[tuple[int, int], ...]
     rich: bool  # uses markup that only the service's SSML mode can honour
+
+
+def substitutions(ssml: str) -> tuple[Substitution, ...]:
+    """Where each ``<sub alias>`` sits in the said text and in the display text."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    root = etree.fromstring(ssml.encode(), parser)
+    said = shown = 0
+    found: list[Substitution] = []
+
+    def walk(element: etree._Element) -> None:
+        nonlocal said, shown
+        if element.text:
+            said, shown = said + len(element.text), shown + len(element.text)
+        for child in element:
+            is_sub = isinstance(child.tag, str) and etree.QName(child).localname == "sub"
+            if is_sub and child.get("alias") is not None:
+                display = "".join(child.itertext())
+                alias = child.get("alias") or ""
+                found.append((said, said + len(alias), shown, shown + len(display)))
+                said, shown = said + len(alias), shown + len(display)
+            elif isinstance(child.tag, str):
+                walk(child)
+            if child.tail:
+                said, shown = said + len(child.tail), shown + len(child.tail)
+
+    walk(root)
+    return tuple(found)
+
+
+def to_display(subs: Sequence[Substitution], start: int, end: int) -> tuple[int, int]:
+    """A span of the said text as a span of the display text (an alias -> its ``<sub>``)."""
+
+    def point(position: int, *, is_end: bool) -> int:
+        shift = 0
+        for said_start, said_end, shown_start, shown_end in subs:
+            if position < said_start or (is_end and position == said_start):
+                break
+            if position < said_end or (is_end and position == said_end):
+                return shown_end if is_end else shown_start
+            shift = shown_end - said_end
+        return position + shift
+
+    begin = point(start, is_end=False)
+    return begin, max(begin, point(end, is_end=True))
 
 
 def break_ms(time: str | None) -> int:
@@ -108,8 +154,12 @@ def break_ms(time: str | None) -> int:
     return max(0, min(value, 10_000))
 
 
-def parse_ssml(ssml: str) -> ParsedSsml:
-    """Text content, break positions and whether SSML mode is needed."""
+def parse_ssml(ssml: str, *, aliases: bool = False) -> ParsedSsml:
+    """Text content, break positions and whether SSML mode is needed.
+
+    With ``aliases`` a ``<sub>`` contributes its ``alias`` (what the service says)
+    instead of its text (what captions show).
+    """
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     root = etree.fromstring(ssml.encode(), parser)
     parts: list[str] = []
@@ -128,6 +178,12 @@ def parse_ssml(ssml: str) -> ParsedSsml:
             tag = etree.QName(child).localname
             if tag == "break":
                 breaks.append((sum(map(len, parts)), break_ms(child.get("time"))))
+            elif tag == "sub" and child.get("alias") is not None:
+                # an alias needs no SSML mode: narrate can send the said text itself
+                if aliases:
+                    parts.append(child.get("alias") or "")
+                else:
+                    walk(child)
             else:
                 rich = True  # <sub>, <phoneme>, <say-as>, <soundEvent>, ...
                 walk(child)
@@ -207,10 +263,11 @@ def _cut_long(text: str, start: int, end: int, rate: float) -> list[tuple[int, i
 def plan_task(ssml: str, *, ssml_setting: str = "auto", rate: float = 1.0) -> TaskPlan:
     """The messages of the task that speaks ``ssml`` (see the module docstring)."""
     ssml, language = split_language_hint(ssml)
-    parsed = parse_ssml(ssml)
+    shown = parse_ssml(ssml).text
+    parsed = parse_ssml(ssml, aliases=True)  # what the service says: aliases expanded
     ssml_mode = ssml_setting == "on" or (ssml_setting == "auto" and parsed.rich)
     if ssml_mode:
-        billed = billed_chars(parsed.text)
+        billed = billed_chars(shown)
         messages: tuple[Message, ...] = (Message(ssml, 0),)
         breaks: tuple[tuple[int, int], ...] = ()
     else:
@@ -240,4 +297,4 @@ def plan_task(ssml: str, *, ssml_setting: str = "auto", rate: float = 1.0) -> Ta
             f"the segment has {billed} billed characters (at most {PER_TASK_LIMIT} per task)",
             hint="lower NARRATE_COSYVOICE_SEGMENT_CHARS",
         )
-    return TaskPlan(parsed.text, ssml_mode, messages, breaks, billed, language)
+    return TaskPlan(parsed.text, ssml_mode, messages, breaks, billed, language, substitutions(ssml))

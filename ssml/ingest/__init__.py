@@ -205,4 +205,4 @@ def select_chapters(doc: Document, numbers: list[int]) -> Document:
             hint=f"choose chapters between 1 and {count}",
         )
     chosen = sorted(set(numbers))
-    return replace(doc, chapters=tuple(doc.chapters[n - 1] for n in chosen))
+    return replace(doc, chapters=tuple(replace(doc.chapters[n - 1], number=n) for n in chosen))

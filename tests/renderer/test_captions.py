@@ -468,3 +468,10 @@ def test_random_chapters_keep_every_invariant(seed: int) -> None:
             assert cue.end_ms >= cues[index + 1].start_ms - rules.min_gap_ms
         offset = end
     assert offset == bounds[-1]
+
+
+def test_rules_for_chinese_text_use_16_characters_a_line() -> None:
+    from renderer.captions import CJK_LINE_CHARS, rules_for
+
+    assert rules_for("子曰：学而时习之，不亦说乎？").max_line_chars == CJK_LINE_CHARS
+    assert rules_for("The Time Traveller (for so it will be convenient").max_line_chars == 42

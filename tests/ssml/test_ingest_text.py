@@ -150,7 +150,7 @@ def test_lunyu_is_one_chapter_of_chinese(tmp_path: Path) -> None:
     assert chapter.title == "Lunyu Ch1-8 Zh"
     assert len(chapter.paragraphs) == 217
     assert chapter.paragraphs[0] == "学而篇"
-    assert chapter.paragraphs[1].startswith('子曰："学而时习之，不亦说乎？')
+    assert chapter.paragraphs[1].startswith("子曰：“学而时习之，不亦说乎？")  # quotes kept
     assert all("\n" not in p and p == p.strip() for p in chapter.paragraphs)
 
 

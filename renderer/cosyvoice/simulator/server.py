@@ -49,6 +49,7 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -434,11 +435,29 @@ class _TaskFailed(Exception):
 
 @dataclass
 class _Item:
-    text: str  # what is billed and spoken
+    text: str  # what is spoken (and billed, unless ``billed`` says otherwise)
     breaks: tuple[tuple[int, int], ...] = ()
+    billed: int | None = None
 
 
 _FINISH = _Item("\x00finish")
+
+
+def server_sentences(
+    text: str, breaks: tuple[tuple[int, int], ...]
+) -> list[tuple[str, tuple[tuple[int, int], ...]]]:
+    """Split SSML text into server sentences; each break goes with the text before it."""
+    starts = [0] + [m.end() for m in SENTENCE_END.finditer(text) if 0 < m.end() < len(text)]
+    bounds = [*sorted(set(starts)), len(text)]
+    items: list[tuple[str, tuple[tuple[int, int], ...]]] = []
+    for number, (start, end) in enumerate(pairwise(bounds)):
+        mine = tuple(
+            (offset - start, ms)
+            for offset, ms in breaks
+            if start < offset <= end or (number == 0 and offset == 0)
+        )
+        items.append((text[start:end], mine))
+    return items
 
 
 @dataclass
@@ -726,14 +745,16 @@ class _Session:
             if task.continues > 1:
                 raise _TaskFailed("InvalidParameter", "Text request limit violated, expected 1.")
         breaks: tuple[tuple[int, int], ...] = ()
-        spoken = text
-        if task.ssml and "<speak" in text:
-            try:
-                parsed = parse_ssml(text)
+        spoken = shown = text
+        is_ssml = task.ssml and "<speak" in text
+        if is_ssml:
+            try:  # bill the text (tags excluded), say the aliases
+                shown = parse_ssml(text).text
+                parsed = parse_ssml(text, aliases=True)
             except Exception as exc:
                 raise _TaskFailed("InvalidParameter", f"SSML parse error: {exc}") from None
             spoken, breaks = parsed.text, parsed.breaks
-        count = billed_chars(spoken)
+        count = billed_chars(shown)
         if count > PER_MESSAGE_LIMIT:
             raise _TaskFailed(
                 "InvalidParameter",
@@ -755,8 +776,9 @@ class _Session:
                 raise _TaskFailed(
                     "Arrearage", "Access denied, please make sure your account is in good standing."
                 )
-        if breaks:
-            await task.queue.put(_Item(spoken, breaks))
+        if is_ssml:  # one message; the service still speaks (and caps) sentence by sentence
+            for number, (part, part_breaks) in enumerate(server_sentences(spoken, breaks)):
+                await task.queue.put(_Item(part, part_breaks, count if number == 0 else 0))
             return
         task.buffer += spoken
         end = 0
@@ -810,7 +832,7 @@ class _Session:
             self.closed = True
 
     async def _sentence(self, task: _Task, item: _Item) -> None:
-        count = billed_chars(item.text)
+        count = billed_chars(item.text) if item.billed is None else item.billed
         task.billed += count
         self.sim.stats.billed_characters += count
         if not item.text.strip():

@@ -26,8 +26,9 @@ from renderer.cosyvoice.billing import is_han
 from renderer.cosyvoice.config import from_env
 from renderer.cosyvoice.engine import CosyVoiceEngine
 from renderer.cosyvoice.simulator import SimulatorThread
+from renderer.cosyvoice.simulator.server import server_sentences
 from renderer.cosyvoice.simulator.voice import speak
-from renderer.cosyvoice.text import plan_task, sentence_spans
+from renderer.cosyvoice.text import parse_ssml, plan_task, sentence_spans
 from renderer.timing import tokenize
 
 RATE_HZ = 24000
@@ -73,10 +74,16 @@ def expected_chapter_ms(path: Path, chapters: str | None, env: dict[str, str]) -
         frames = 0
         for segment in chapter.segments:
             plan = plan_task(segment.ssml)
-            text = plan.text.rstrip()
-            for a, b in sentence_spans(text):
-                frames += len(speak(text[a:b], sample_rate=RATE_HZ).pcm) // 2
-            frames += sum(ms * RATE_HZ // 1000 for _p, ms in plan.breaks)
+            if plan.ssml_mode:  # one message; the service speaks aliases sentence by sentence
+                parsed = parse_ssml(plan.messages[0].text, aliases=True)
+                for part, breaks in server_sentences(parsed.text, parsed.breaks):
+                    if part.strip():
+                        frames += len(speak(part, sample_rate=RATE_HZ, breaks=breaks).pcm) // 2
+            else:
+                text = plan.text.rstrip()
+                for a, b in sentence_spans(text):
+                    frames += len(speak(text[a:b], sample_rate=RATE_HZ).pcm) // 2
+                frames += sum(ms * RATE_HZ // 1000 for _p, ms in plan.breaks)
             frames += segment.pause_after_ms * RATE_HZ // 1000
         durations.append(frames * 1000 // RATE_HZ)
     return durations

@@ -18,7 +18,13 @@ from renderer.cosyvoice.errors import (
     service_error,
 )
 from renderer.cosyvoice.options import TaskSettings, check_voice_syntax, resolve
-from renderer.cosyvoice.text import SAFE_SENTENCE_MS, expected_ms, plan_task, sentence_spans
+from renderer.cosyvoice.text import (
+    SAFE_SENTENCE_MS,
+    expected_ms,
+    plan_task,
+    sentence_spans,
+    to_display,
+)
 from ssml.build import build_ssml
 
 # --- billing (§5.2) ------------------------------------------------------------------
@@ -297,13 +303,26 @@ def test_unknown_codes_and_handshake_statuses() -> None:
 
 def test_language_hint_is_taken_off_the_document() -> None:
     ssml = '<speak xml:lang="zh">你好<sub alias="世界">天下</sub>。</speak>'
-    plan = plan_task(ssml)
+    plan = plan_task(ssml, ssml_setting="on")
     assert plan.ssml_mode and plan.language == "zh"
     assert plan.messages[0].text == '<speak>你好<sub alias="世界">天下</sub>。</speak>'
     assert settings().parameters(ssml_mode=True, language_hint="zh")["language_hints"] == ["zh"]
     chosen = settings(options=(("language", "en"),))
     assert chosen.parameters(ssml_mode=True, language_hint="zh")["language_hints"] == ["en"]
     assert "language_hints" not in settings().parameters(ssml_mode=False, language_hint="xx")
+
+
+def test_aliases_are_sent_as_plain_text_and_marks_map_back_to_the_display_text() -> None:
+    ssml = '<speak>When <sub alias="f prime of x">f′(x)</sub> exists, it is fine.\n</speak>'
+    plan = plan_task(ssml)
+    assert not plan.ssml_mode  # <sub> alone needs no SSML mode
+    assert [m.text for m in plan.messages] == ["When f prime of x exists, it is fine."]
+    display = "When f′(x) exists, it is fine.\n"
+    said = plan.text
+    for word, shown in [("When", "When"), ("prime", "f′(x)"), ("of", "f′(x)"), ("it", "it")]:
+        start = said.index(word)
+        a, b = to_display(plan.subs, start, start + len(word))
+        assert display[a:b] == shown
 
 
 def test_long_cuts_never_split_a_formula() -> None:

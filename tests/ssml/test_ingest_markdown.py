@@ -21,10 +21,9 @@ def md(tmp_path: Path, text: str, name: str = "doc.md") -> Document:
     return load(path)
 
 
-def corpus(name: str) -> Path:
-    path = CORPUS / name
-    if not path.exists():
-        pytest.skip("corpus not available")
+def corpus_file(corpus: Path, name: str) -> Path:
+    path = corpus / name
+    assert path.exists(), f"{name} is missing from the shared corpus"
     return path
 
 
@@ -266,8 +265,8 @@ def test_hostile_d2l_input_is_linear() -> None:
 
 
 @pytest.mark.parametrize("name", ["d2l-en_linear-algebra.md", "d2l-en_calculus.md"])
-def test_d2l_corpus(name: str) -> None:
-    doc = load(corpus(name))
+def test_d2l_corpus(name: str, corpus: Path) -> None:
+    doc = load(corpus_file(corpus, name))
     text = "\n".join(p for c in doc.chapters for p in c.blocks)
     for marker in (":label:", ":eqlabel:", ":numref:", ":begin_tab:", ":end_tab:", "(**", "**]"):
         assert marker not in text
@@ -276,8 +275,8 @@ def test_d2l_corpus(name: str) -> None:
     assert doc.chapters[-1].title == "Exercises"
 
 
-def test_d2l_linear_algebra_chapters() -> None:
-    doc = load(corpus("d2l-en_linear-algebra.md"))
+def test_d2l_linear_algebra_chapters(corpus: Path) -> None:
+    doc = load(corpus_file(corpus, "d2l-en_linear-algebra.md"))
     assert doc.title == "Linear Algebra"
     titles = [c.title for c in doc.chapters]
     assert titles[:4] == ["Linear Algebra", "Scalars", "Vectors", "Matrices"]
@@ -290,8 +289,8 @@ def test_d2l_linear_algebra_chapters() -> None:
 # --- the Time Machine manuscript ------------------------------------------------------
 
 
-def test_time_machine_markdown() -> None:
-    doc = load(corpus("h-g-wells_the-time-machine.md"))
+def test_time_machine_markdown(corpus: Path) -> None:
+    doc = load(corpus_file(corpus, "h-g-wells_the-time-machine.md"))
     roman = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII"]
     assert [c.title for c in doc.chapters] == [f"Chapter {r}" for r in roman] + ["Epilogue"]
     assert [c.heading for c in doc.chapters] == [f"Chapter {n}" for n in range(1, 13)] + [

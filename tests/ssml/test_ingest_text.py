@@ -140,10 +140,8 @@ def test_empty_text_is_an_empty_document(tmp_path: Path, content: str) -> None:
         load(write(tmp_path, "empty.txt", content))
 
 
-def test_lunyu_is_one_chapter_of_chinese(tmp_path: Path) -> None:
-    path = CORPUS / "lunyu_ch1-8_zh.txt"
-    if not path.exists():
-        pytest.skip("corpus not available")
+def test_lunyu_is_one_chapter_of_chinese(tmp_path: Path, corpus: Path) -> None:
+    path = corpus / "lunyu_ch1-8_zh.txt"
     doc = load(path)
     assert len(doc.chapters) == 1
     chapter = doc.chapters[0]

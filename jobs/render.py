@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from jobs import context as worker_context
 from jobs.db import ensure_schema, transaction
@@ -63,6 +63,8 @@ class RenderReport:
     manifest: dict[str, Any] | None
     failures: list[dict[str, Any]]
     warnings: tuple[str, ...] = ()
+    #: characters the provider billed this job (None for engines that do not bill)
+    billed_chars: int | None = None
 
     @property
     def segments_synthesized(self) -> int:
@@ -144,7 +146,17 @@ def render(
         manifest=manifest,
         failures=failures(ctx.factory, summary.job_id),
         warnings=prepared.document.warnings,
+        billed_chars=billed_chars(ctx.factory, summary.job_id),
     )
+
+
+def billed_chars(factory: Factory, job_id: str) -> int | None:
+    """What the provider billed for a job's segments (reused segments cost nothing)."""
+    with transaction(factory) as session:
+        total: int | None = session.scalar(
+            select(func.sum(Segment.billed_chars)).where(Segment.job_id == job_id)
+        )
+    return total
 
 
 def failures(factory: Factory, job_id: str) -> list[dict[str, Any]]:

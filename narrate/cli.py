@@ -178,6 +178,7 @@ def render(
                     "synthesized": report.segments_synthesized,
                     "reused": report.segments_reused,
                     "warnings": list(report.warnings),
+                    "billed_chars": report.billed_chars,
                     "manifest": report.manifest,
                     "failures": report.failures,
                 },
@@ -201,9 +202,14 @@ def render(
                 err=True,
             )
         else:
+            billed = (
+                f"; {report.billed_chars} billed characters"
+                if report.billed_chars is not None
+                else ""
+            )
             click.echo(
                 f"synthesized {report.segments_synthesized} segments, "
-                f"reused {report.segments_reused}",
+                f"reused {report.segments_reused}{billed}",
                 err=True,
             )
     if not as_json:

@@ -148,11 +148,12 @@ def test_render_matches_the_simulator(
     out = tmp_path / "out"
     result = narrate(
         env, "render", source, "--out", out, "--engine", "cosyvoice", "--format", "wav",
-        "--quiet", *selection,
+        "--quiet", "--json", *selection,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     check_render(env, out, source, chapters, chinese=chinese)
     stats = http_stats(cosyvoice_simulator)
+    assert json.loads(result.stdout)["billed_chars"] == stats["billed_characters"]
     predicted = estimate(env, source, "--model", "cosyvoice-v3-flash", *selection)
     assert stats["rejected_by_rate_limit"] == 0
     assert stats["max_tasks_started_in_one_second"] <= 3

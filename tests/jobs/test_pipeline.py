@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select
 
 from jobs.db import make_engine, session_factory, transaction, upgrade
 from jobs.export import captions_json
-from jobs.models import Chapter, Job, Segment
+from jobs.models import Base, Chapter, Job, Segment
 from jobs.pipeline import (
     Factory,
     Voicing,
@@ -77,9 +79,21 @@ def run_all(factory: Factory, storage: Storage, job_id: str) -> str:
     return finish_job(factory, job_id)
 
 
-def test_migrations_create_the_schema(factory: Factory) -> None:
-    tables = set(inspect(factory.kw["bind"]).get_table_names())
+def test_migrations_create_the_schema_the_models_describe(factory: Factory) -> None:
+    engine = factory.kw["bind"]
+    tables = set(inspect(engine).get_table_names())
     assert {"jobs", "chapters", "segments", "words", "alembic_version"} <= tables
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+
+
+def test_a_database_at_the_first_revision_upgrades_to_head(database_url: str) -> None:
+    upgrade(database_url, "0001")
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    columns = {c["name"] for c in inspect(engine).get_columns("segments")}
+    engine.dispose()
+    assert "billed_chars" in columns
 
 
 def test_job_renders_to_chapter_audio_and_ordered_caption_words(

@@ -1,0 +1,30 @@
+"""billed characters per segment, the reason a chapter failed
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-25 20:35:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("chapters") as batch_op:
+        batch_op.add_column(sa.Column("error", sa.Text(), nullable=True))
+    with op.batch_alter_table("segments") as batch_op:
+        batch_op.add_column(sa.Column("billed_chars", sa.Integer(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("segments") as batch_op:
+        batch_op.drop_column("billed_chars")
+    with op.batch_alter_table("chapters") as batch_op:
+        batch_op.drop_column("error")

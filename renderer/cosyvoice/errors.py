@@ -92,6 +92,10 @@ class CosyVoiceTruncatedError(CosyVoiceServiceError):
     """The audio the service returned is shorter than its text: treated as transient."""
 
 
+class CosyVoiceSentenceTooLongError(SynthesisFailedError):
+    """A sentence the service caps at 33.44 s and narrate cannot cut: retrying cannot help."""
+
+
 class CosyVoiceRejectedError(SynthesisFailedError):
     """The service rejected the request; the same request will fail again."""
 
@@ -226,6 +230,8 @@ def service_error(
     """The narrate error for a ``task-failed`` event or an enrollment error body."""
     rule = RULES.get(code or "")
     text = describe(code, message, task_id)
+    if rule is None and _looks_throttled(code, message):
+        return CosyVoiceThrottledError(text, hint=_THROTTLE_HINT, code=code)
     if rule is None:
         transient = any(
             w in (code or "") for w in ("Internal", "Timeout", "TimeOut", "Unavailable")
@@ -246,6 +252,11 @@ def service_error(
     if rule.kind == "auth":
         return CosyVoiceAuthError(text, hint=rule.hint)
     return CosyVoiceRejectedError(text, hint=_hint_for(code or "", message, rule.hint), code=code)
+
+
+def _looks_throttled(code: str | None, message: str) -> bool:
+    """An unlisted throttling answer: any ``Throttling*`` code or a rate-limit message."""
+    return (code or "").startswith("Throttling") or "rate limit" in message.lower()
 
 
 def handshake_error(

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from renderer.cosyvoice.client import SentenceAudio, TaskOutcome
-from renderer.cosyvoice.errors import CosyVoiceTruncatedError
+from renderer.cosyvoice.errors import CosyVoiceSentenceTooLongError, CosyVoiceTruncatedError
 from renderer.cosyvoice.options import TaskSettings
 from renderer.cosyvoice.text import (
     SENTENCE_CAP_MS,
@@ -185,7 +185,7 @@ def word_marks(
         ]
     for char_start, char_end, offset_ms, words in groups:
         begins = [b for w in words if (b := _ms(w.get("begin_time"))) is not None]
-        shift = offset_ms if begins and offset_ms > 0 and min(begins) < offset_ms / 2 else 0
+        shift = offset_ms if begins and _sentence_relative(min(begins), offset_ms) else 0
         cursor = char_start
         for word in words:
             begin, end = _ms(word.get("begin_time")), _ms(word.get("end_time"))
@@ -258,13 +258,29 @@ def check_truncation(
     sample_rate: int,
     rate: float,
     task_id: str,
+    *,
+    exact_positions: bool = True,
+    can_cut: bool = True,
 ) -> None:
-    """Raise :class:`CosyVoiceTruncatedError` when the audio is shorter than its text."""
-    for span in spans:
+    """Raise :class:`CosyVoiceTruncatedError` when the audio is shorter than its text.
+
+    ``exact_positions``: sentence audio boundaries are exact (PCM, WAV). For MP3/Opus they
+    are estimated from byte counts (Opus spends few bytes on silence), so only the
+    whole-task check runs. ``can_cut``: narrate sent the text sentence by sentence and
+    can cut long ones; in SSML mode (one message) a capped sentence cannot be fixed by
+    retrying and fails for good.
+    """
+    for span in spans if exact_positions else ():
         duration = (span.sample_end - span.sample_start) * 1000 // sample_rate
         said = text[span.char_start : span.char_end]
         expected = expected_ms(without_formulas(said), rate)
         where = f"sentence {span.index} of task {task_id} ({said.strip()[:40]!r})"
+        if duration >= SENTENCE_CAP_MS - 20 and not can_cut:
+            raise CosyVoiceSentenceTooLongError(
+                f"CosyVoice cut the audio of {where} at its per-sentence cap ({duration} ms)",
+                hint="in SSML mode narrate cannot split the sentence: add punctuation to it "
+                "in the manuscript, or render with --option ssml=off",
+            )
         if duration >= SENTENCE_CAP_MS - 20:
             raise CosyVoiceTruncatedError(
                 f"CosyVoice cut the audio of {where} at its per-sentence cap ({duration} ms)",
@@ -294,13 +310,27 @@ def check_truncation(
         )
 
 
+#: how far before its sentence's audio a task-cumulative first word may start
+TIME_BASE_SLACK_MS = 50
+
+
+def _sentence_relative(first_begin_ms: int, offset_ms: int) -> bool:
+    """Whether a sentence's word times count from the sentence rather than the task.
+
+    Task-cumulative times of a sentence's first word are never much below the audio that
+    came before it; sentence-relative ones start near 0 (unconfirmed which the service
+    uses, reference §4, so both are read).
+    """
+    return offset_ms > TIME_BASE_SLACK_MS and first_begin_ms < offset_ms - TIME_BASE_SLACK_MS
+
+
 def _last_word_end(span: SentenceSpan, sample_rate: int) -> int | None:
     ends = [e for w in span.words if (e := _ms(w.get("end_time"))) is not None]
     if not ends:
         return None
     offset_ms = span.sample_start * 1000 // sample_rate
     begins = [b for w in span.words if (b := _ms(w.get("begin_time"))) is not None]
-    relative = bool(begins) and offset_ms > 0 and min(begins) < offset_ms / 2
+    relative = bool(begins) and _sentence_relative(min(begins), offset_ms)
     return max(ends) + (offset_ms if relative else 0)
 
 
@@ -310,7 +340,17 @@ def assemble(plan: TaskPlan, settings: TaskSettings, outcome: TaskOutcome) -> Sy
     pcm, sample_of = decode_stream(outcome.audio, settings.format, rate)
     spans = locate_sentences(plan.text, outcome.sentences, sample_of)
     ends = {s.index: e for s in spans if (e := _last_word_end(s, rate)) is not None}
-    check_truncation(plan.text, spans, ends, len(pcm) // 2, rate, settings.rate, outcome.task_id)
+    check_truncation(
+        plan.text,
+        spans,
+        ends,
+        len(pcm) // 2,
+        rate,
+        settings.rate,
+        outcome.task_id,
+        exact_positions=settings.format in ("pcm", "wav"),
+        can_cut=not plan.ssml_mode,
+    )
     marks = word_marks(plan.text, spans, rate, outcome.finished_words)
     if plan.breaks:
         pcm, marks = insert_breaks(pcm, rate, plan.text, spans, marks, plan.breaks)

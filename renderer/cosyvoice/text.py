@@ -251,9 +251,13 @@ def _cut_long(text: str, start: int, end: int, rate: float) -> list[tuple[int, i
             cut = fits[-1][0]
         else:
             later = [at for at, _clause in cuts if at > position]
-            if not later:
+            hard = position + max_chars  # text with no spaces or punctuation (Chinese)
+            if not any(a < hard < b for a, b in inside):
+                cut = hard
+            elif later:
+                cut = later[0]
+            else:
                 break
-            cut = later[0]
         parts.append((position, cut))
         position = cut
     parts.append((position, end))

@@ -18,6 +18,7 @@ from renderer.cosyvoice.enrollment import EnrollmentClient
 from renderer.cosyvoice.errors import (
     CosyVoiceAccountError,
     CosyVoiceAuthError,
+    CosyVoiceSentenceTooLongError,
     CosyVoiceThrottledError,
     CosyVoiceTruncatedError,
 )
@@ -152,8 +153,29 @@ def test_long_sentences_stay_under_the_cap(
     text = "It was " + "and the long road went on past the hills, " * 30 + "until night."
     result = engine.synthesize(request([text]))
     assert result.duration_ms > SENTENCE_CAP_MS  # more than one sentence can hold
-    with pytest.raises(CosyVoiceTruncatedError, match="per-sentence cap"):
+    # in SSML mode (one message) narrate cannot cut it: a fatal error, not endless retries
+    with pytest.raises(CosyVoiceSentenceTooLongError, match="per-sentence cap") as caught:
         engine.synthesize(request([text], options=(("ssml", "on"),)))
+    assert isinstance(caught.value, FatalError)
+    assert "ssml=off" in str(caught.value)
+
+
+def test_chinese_without_punctuation_is_cut_below_the_cap(
+    cosyvoice_simulator: SimulatorThread, service_config: Config
+) -> None:
+    engine = CosyVoiceEngine(config=service_config(cosyvoice_simulator))
+    text = "学而时习之不亦说乎有朋自远方来不亦乐乎" * 20 + "。"  # 400 Han, no cut point
+    result = engine.synthesize(request([text]))
+    assert result.duration_ms > SENTENCE_CAP_MS
+
+
+def test_compressed_formats_are_not_judged_per_sentence(
+    cosyvoice_simulator: SimulatorThread, service_config: Config
+) -> None:
+    engine = CosyVoiceEngine(config=service_config(cosyvoice_simulator))
+    text = "No. " + "Wait, then. " * 6 + "We stopped for a long time, and then we walked on home."
+    result = engine.synthesize(request([text], options=(("format", "opus"),)))
+    assert result.duration_ms > 3000
 
 
 def test_rate_limit_is_respected_across_threads(

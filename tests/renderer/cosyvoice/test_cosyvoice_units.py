@@ -332,3 +332,20 @@ def test_long_cuts_never_split_a_formula() -> None:
     assert len(plan.messages) > 1 and "".join(m.text for m in plan.messages) == text
     for message in plan.messages:
         assert message.text.count(r"\(") == message.text.count(r"\)")
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (None, "Requests rate limit exceeded, please try again later."),
+        ("Throttling.SomethingNew", "Too many requests"),
+    ],
+)
+def test_unlisted_throttling_answers_are_retryable_throttles(
+    code: str | None, message: str
+) -> None:
+    from renderer.cosyvoice.errors import CosyVoiceThrottledError, service_error
+
+    error = service_error(code, message, "task-1")
+    assert isinstance(error, CosyVoiceThrottledError)
+    assert "length limit" not in str(error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,8 +70,19 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the schema at ``url`` up to ``revision`` (``narrate db upgrade``)."""
+    """Bring the schema at ``url`` up to ``revision`` (``narrate db upgrade``).
+
+    For SQLite a lock file beside the database serialises concurrent upgrades (two
+    ``narrate render`` started at once on a fresh home).
+    """
     make_engine(url).dispose()  # validates the URL and creates the SQLite folder
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        lock_path = Path(str(parsed.database)).expanduser().with_suffix(".migrate.lock")
+        with open(lock_path, "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            command.upgrade(alembic_config(url), revision)
+        return
     command.upgrade(alembic_config(url), revision)
 
 
@@ -79,7 +91,7 @@ def ensure_schema(url: str) -> None:
 
     The embedded SQLite database is created or migrated on the spot. A shared server
     database is only checked: migrating it is an explicit step (``narrate db upgrade``,
-    the one-shot migration service in docker-compose.yml), never a side effect of a command.
+    a one-shot migration step in a deployment), never a side effect of a command.
     """
     if make_url(url).get_backend_name() == "sqlite":
         upgrade(url)

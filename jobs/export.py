@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import select
 
 from jobs.db import transaction
-from jobs.models import Chapter, Job, JobStatus, Word
+from jobs.models import Chapter, Job, JobStatus, SegmentStatus, Word
 from jobs.pipeline import Factory
 from jobs.storage import Storage
-from narrate.errors import JobFailedError, JobNotFoundError
+from narrate.errors import JobFailedError, JobNotFoundError, UsageError
 from narrate.files import copy_atomic, write_text_atomic
 from renderer.captions import build_cues, rules_for, to_srt, to_vtt
 from renderer.timing import TimedWord
@@ -39,17 +39,33 @@ def load_job(factory: Factory, job_id: str) -> Job:
         if job is None:
             raise JobNotFoundError(
                 f"no job {job_id!r} in this database",
-                hint="list jobs with `narrate jobs`; check NARRATE_DATABASE_URL",
+                hint="check NARRATE_DATABASE_URL (and NARRATE_HOME): jobs live in that database",
             )
         list(job.chapters)  # load them before the session closes
         return job
 
 
-def captions_json(factory: Factory, job_id: str) -> dict[str, Any]:
-    """The word track of a job: ``{"job", "chapters": [{"index", "title", "words": [...]}]}``."""
+def finished_chapters(factory: Factory, job_id: str, number: int | None = None) -> list[Chapter]:
+    """A job's chapters (or chapter ``number``), refusing any that is not rendered yet."""
     job = load_job(factory, job_id)
+    chosen = [c for c in job.chapters if number is None or c.index == number]
+    if not chosen:
+        numbers = ", ".join(str(c.index) for c in job.chapters)
+        raise UsageError(f"job {job_id} has no chapter {number}", hint=f"its chapters: {numbers}")
+    for chapter in chosen:
+        if chapter.status != SegmentStatus.DONE:
+            raise JobFailedError(
+                f"chapter {chapter.index} ({chapter.title}) of job {job_id} has no captions: "
+                f"it is {chapter.status}",
+                hint="render the document again; done segments are reused",
+            )
+    return chosen
+
+
+def captions_json(factory: Factory, job_id: str, number: int | None = None) -> dict[str, Any]:
+    """The word track of a job: ``{"job", "chapters": [{"index", "title", "words": [...]}]}``."""
     chapters = []
-    for chapter in job.chapters:
+    for chapter in finished_chapters(factory, job_id, number):
         words = chapter_words(factory, chapter.id)
         chapters.append(
             {
@@ -67,7 +83,7 @@ def captions_json(factory: Factory, job_id: str) -> dict[str, Any]:
                 ],
             }
         )
-    return {"job": job.id, "chapters": chapters}
+    return {"job": job_id, "chapters": chapters}
 
 
 def chapter_captions(factory: Factory, chapter: Chapter, fmt: str) -> str:
@@ -81,10 +97,12 @@ def export_job(factory: Factory, storage: Storage, job_id: str, out_dir: Path) -
     if job.status != JobStatus.DONE:
         raise JobFailedError(
             f"job {job_id} is {job.status}, not done: nothing exported",
-            hint=f"see `narrate status {job_id}`",
+            hint="render the document again; done segments are reused",
         )
     out_dir.mkdir(parents=True, exist_ok=True)
-    width = max(2, len(str(len(job.chapters))))
+    # files are about to change: an old manifest must not vouch for a half-updated folder
+    (out_dir / MANIFEST).unlink(missing_ok=True)
+    width = max(2, *(len(str(c.index)) for c in job.chapters))
     entries = []
     for chapter in job.chapters:
         assert chapter.audio_key is not None and chapter.duration_ms is not None

@@ -10,7 +10,9 @@ segment is done, ahead of further synthesis, so encoding overlaps synthesis.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
+import os
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -36,8 +38,27 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
-def _init_worker(settings: Settings) -> None:
+def _init_worker(settings: Settings, quiet: bool) -> None:
+    _quiet_logging(quiet)
     worker_context.configure(settings)
+
+
+class _BriefFormatter(logging.Formatter):
+    """One line per record; tracebacks only with NARRATE_DEBUG (they reach the user's
+    terminal, and the failure is reported with its reason anyway)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if os.environ.get("NARRATE_DEBUG"):
+            return super().format(record)
+        return f"narrate: {record.getMessage()}"
+
+
+def _quiet_logging(quiet: bool) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(_BriefFormatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.ERROR if quiet else logging.WARNING)
 
 
 def _run(task_name: str, item_id: int) -> str:
@@ -57,6 +78,7 @@ def run_job(
     *,
     workers: int,
     on_progress: ProgressCallback | None = None,
+    quiet: bool = False,
 ) -> str:
     """Run every pending segment and stitch of ``job_id``; returns the job's final status."""
     with transaction(factory) as session:
@@ -84,7 +106,10 @@ def run_job(
     spawn = multiprocessing.get_context("spawn")
     inflight: dict[Future[str], tuple[str, int, int]] = {}
     with ProcessPoolExecutor(
-        max_workers=workers, mp_context=spawn, initializer=_init_worker, initargs=(settings,)
+        max_workers=workers,
+        mp_context=spawn,
+        initializer=_init_worker,
+        initargs=(settings, quiet),
     ) as pool:
         try:
             while pending or stitches or inflight:
@@ -110,6 +135,10 @@ def run_job(
                             stitches.append(cid)
                     report()
         except BaseException:
+            # an interrupt may have reached only this process: stop the workers too, or
+            # leaving the with-block would wait for them forever
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()
             pool.shutdown(wait=False, cancel_futures=True)
             raise
     return finish_job(factory, job_id)

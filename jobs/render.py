@@ -6,6 +6,7 @@ local pool, and a complete result is exported (the manifest last).
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from sqlalchemy import func, select
 
 from jobs import context as worker_context
 from jobs.db import ensure_schema, transaction
-from jobs.export import MANIFEST, export_job
+from jobs.export import export_job
 from jobs.local import ProgressCallback, run_job
 from jobs.models import Chapter, JobStatus, Segment, SegmentStatus
 from jobs.pipeline import Factory, PlannedChapter, Voicing, create_job, plan_document
@@ -112,12 +113,14 @@ def render(
     *,
     on_progress: ProgressCallback | None = None,
     on_start: Any = None,
+    quiet: bool = False,
 ) -> RenderReport:
     """Render ``request`` into ``out_dir`` with the embedded executor."""
     prepared = prepare(request)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir} exists and is not a folder")
     ensure_schema(settings.database_url)
+    _check_out_dir(out_dir)
     ctx = worker_context.configure(settings)
     summary = create_job(
         ctx.factory,
@@ -130,10 +133,13 @@ def render(
     )
     if on_start is not None:
         on_start(summary)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / MANIFEST).unlink(missing_ok=True)  # an old manifest must not vouch for us
     status = run_job(
-        settings, ctx.factory, summary.job_id, workers=settings.workers, on_progress=on_progress
+        settings,
+        ctx.factory,
+        summary.job_id,
+        workers=settings.workers,
+        on_progress=on_progress,
+        quiet=quiet,
     )
     manifest = None
     if status == JobStatus.DONE:
@@ -148,6 +154,19 @@ def render(
         warnings=prepared.document.warnings,
         billed_chars=billed_chars(ctx.factory, summary.job_id),
     )
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """Create ``--out`` and make sure files can be written there, before any work."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write to --out {out_dir}: {exc.strerror or exc}",
+            hint="choose a folder you can write to",
+        ) from exc
 
 
 def billed_chars(factory: Factory, job_id: str) -> int | None:

@@ -3,7 +3,9 @@
 Engines ask a :class:`~renderer.engine.RequestGate` right before each request. This
 module holds the embedded implementation, :class:`FileThrottle`, shared by every process
 on one machine through a locked file per account (a sliding log of grant times on the
-system-wide monotonic clock). The distributed mode uses a Redis throttle instead.
+system-wide monotonic clock, so it is valid on one machine only; stamps left from before a
+reboot are ignored). Workers on several machines need a shared throttle: a Redis one is
+planned with the distributed mode.
 
 Grants obey "at most ``requests`` per ``window_ms + margin_ms``": the margin absorbs the
 jitter between the grant and the request's arrival at the provider, so arrivals obey
@@ -24,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 POLL_S = 0.05
+#: the longest a provider pause can hold requests; a later stamp predates a reboot
+MAX_PAUSE_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,9 @@ def decide(
 
     ``grants`` are earlier grant times; the result's grants include ``now`` when granted.
     """
-    kept = [t for t in grants if t > now - limit.span_s]
-    if blocked_until > now:
+    # the monotonic clock restarts at boot: stamps "from the future" are from before it
+    kept = [t for t in grants if now - limit.span_s < t <= now]
+    if now < blocked_until <= now + MAX_PAUSE_S:
         return kept, blocked_until - now
     if len(kept) < limit.requests:
         return [*kept, now], 0.0
@@ -76,9 +81,11 @@ class FileThrottle:
 
     def pause(self, account: str, seconds: float) -> None:
         with self._state(account) as state:
-            state["blocked_until"] = max(
-                float(state.get("blocked_until", 0.0)), time.monotonic() + seconds
-            )
+            now = time.monotonic()
+            blocked = float(state.get("blocked_until", 0.0))
+            if blocked > now + MAX_PAUSE_S:  # from before a reboot
+                blocked = 0.0
+            state["blocked_until"] = max(blocked, now + min(seconds, MAX_PAUSE_S))
 
     def _try(self, account: str, limit: RateLimit) -> float:
         with self._state(account) as state:

@@ -31,6 +31,7 @@ def run_online() -> None:
             connection=connection,
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
+            transactional_ddl=True,  # a crash mid-migration leaves the old schema
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -25,6 +26,8 @@ ENGINE_CHOICES = ENGINES
 
 def main() -> None:
     """Entry point: run the CLI, turning narrate errors into messages and exit codes."""
+    # a polite stop (a supervisor's SIGTERM) unwinds like Ctrl-C, so worker processes stop
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         cli.main(standalone_mode=False, prog_name="narrate")
     except click.exceptions.Abort:
@@ -48,6 +51,11 @@ def main() -> None:
             err=True,
         )
         sys.exit(1)
+
+
+def _terminated(_signum: int, _frame: object) -> None:
+    click.echo("narrate: terminated", err=True)
+    sys.exit(143)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -165,7 +173,12 @@ def render(
     settings = Settings.from_env()
     printer = ProgressPrinter(enabled=not quiet)
     report = run_render(
-        settings, request, out_dir, on_progress=printer.update, on_start=printer.start
+        settings,
+        request,
+        out_dir,
+        on_progress=printer.update,
+        on_start=printer.start,
+        quiet=quiet,
     )
     printer.close()
     if as_json:
@@ -187,7 +200,7 @@ def render(
             )
         )
     if report.status != "done":
-        click.echo(f"narrate: job {report.job_id} failed; no manifest was written", err=True)
+        click.echo(f"narrate: job {report.job_id} failed; nothing was written to --out", err=True)
         for failure in report.failures:
             where = f"chapter {failure['chapter']} ({failure['title']})"
             if failure["segment"] is not None:
@@ -307,27 +320,20 @@ def voices(ctx: click.Context, engine: str, as_json: bool) -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["vtt", "srt", "json"]), default="vtt", show_default=True
 )
-@click.option("--chapter", type=int, help="Only this chapter (1-based); vtt/srt default to 1.")
+@click.option(
+    "--chapter", type=int, help="Only this chapter (its number); vtt/srt default to the first."
+)
 def captions(job_id: str, fmt: str, chapter: int | None) -> None:
     """Print a job's captions from the database: WebVTT, SRT, or the JSON word track."""
-    from jobs.export import captions_json, chapter_captions, load_job
-    from narrate.errors import UsageError
+    from jobs.export import captions_json, chapter_captions, finished_chapters
 
     ctx = open_database()
     if fmt == "json":
-        payload = captions_json(ctx.factory, job_id)
-        if chapter is not None:
-            payload["chapters"] = [c for c in payload["chapters"] if c["index"] == chapter]
+        payload = captions_json(ctx.factory, job_id, chapter)
         click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         return
-    job = load_job(ctx.factory, job_id)
-    wanted = [c for c in job.chapters if c.index == (chapter or 1)]
-    if not wanted:
-        raise UsageError(
-            f"job {job_id} has no chapter {chapter}",
-            hint=f"chapters are 1 to {len(job.chapters)}",
-        )
-    click.echo(chapter_captions(ctx.factory, wanted[0], fmt), nl=False)
+    first = finished_chapters(ctx.factory, job_id, chapter)[0]  # default: the first chapter
+    click.echo(chapter_captions(ctx.factory, first, fmt), nl=False)
 
 
 @cli.group()

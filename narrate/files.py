@@ -19,9 +19,21 @@ def atomic_path(target: Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual mode
+        with open(tmp, "rb") as written:  # on disk before the name says it is complete
+            os.fsync(written.fileno())
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)  # read once at import, before any threads write files
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
 
 
 def write_bytes_atomic(target: Path, data: bytes) -> None:

@@ -7,6 +7,7 @@ which copies the whole track each time).
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import wave
 from collections.abc import Sequence
@@ -27,6 +28,8 @@ _FORMATS: dict[str, tuple[str, list[str], int | None]] = {
     "opus": ("opus", ["-c:a", "libopus", "-f", "opus"], 48),
 }
 OUTPUT_FORMATS = tuple(_FORMATS)
+#: bit rates the encoders accept, kbit/s
+_BITRATE_KBPS = {"mp3": (8, 320), "opus": (6, 510)}
 #: sample rates libopus encodes; other rates are resampled to 48 kHz for Opus
 _OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 
@@ -44,6 +47,15 @@ class AudioFormat:
             raise UsageError(
                 f"unknown audio format {self.container!r}",
                 hint=f"choose one of {', '.join(OUTPUT_FORMATS)}",
+            )
+        limits = _BITRATE_KBPS.get(self.container)
+        if self.bitrate_kbps is not None and (
+            limits is None or not limits[0] <= self.bitrate_kbps <= limits[1]
+        ):
+            allowed = f"{limits[0]}-{limits[1]} kbit/s" if limits else "no bit rate"
+            raise UsageError(
+                f"bit rate {self.bitrate_kbps} kbit/s does not suit {self.container}",
+                hint=f"{self.container} takes {allowed}",
             )
         if self.sample_rate_hz is not None and not 8000 <= self.sample_rate_hz <= 48000:
             raise UsageError(
@@ -131,8 +143,9 @@ def _encode(parts: Sequence[StitchPart], rate: int, tmp: Path, fmt: AudioFormat)
         try:
             _feed(parts, rate, process.stdin)
             process.stdin.close()
-        except BrokenPipeError:
-            pass  # ffmpeg died; its stderr says why
+        except BrokenPipeError:  # ffmpeg died; its stderr says why
+            with contextlib.suppress(BrokenPipeError):
+                process.stdin.close()
         errors = process.stderr.read().decode(errors="replace").strip()
         if process.wait() != 0:
             raise AudioToolError(f"ffmpeg failed to encode {fmt.container}: {errors[-500:]}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -228,13 +229,15 @@ def test_failed_segment_exits_1_names_it_and_writes_no_manifest(
     )
     out = tmp_path / "out"
     out.mkdir()
-    (out / "manifest.json").write_text("{}")  # left by an earlier render
+    (out / "manifest.json").write_text("{}")  # an earlier, complete render's
     result = narrate(env, "render", source, "--out", out, "--engine", "stub", "--json")
     assert result.returncode == 1, result.stderr
     assert "chapter 2 (Two), segment 1" in result.stderr
     assert "fatal fault" in result.stderr
     assert "Traceback" not in result.stderr
-    assert not (out / "manifest.json").exists()
+    # nothing was exported: the earlier result is untouched, no new manifest vouches for it
+    assert (out / "manifest.json").read_text() == "{}"
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]
     report = json.loads(result.stdout)
     assert report["status"] == "failed" and report["manifest"] is None
     assert [(f["chapter"], f["segment"]) for f in report["failures"]] == [(2, 1)]
@@ -250,3 +253,37 @@ def test_transient_failures_are_retried_until_the_job_succeeds(
     assert result.returncode == 0, result.stderr
     manifest = check_output_folder(out)
     check_word_track(env, str(manifest["job"]), manifest)
+
+
+def test_unwritable_out_and_bad_bitrate_exit_2_before_any_work(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for args in (["--out", blocker / "sub"], ["--out", tmp_path / "o", "--bitrate", "-5"]):
+        result = narrate(env, "render", SAMPLE, *args)
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
+def test_outputs_get_the_usual_file_mode(env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = narrate(env, "render", SAMPLE, "--out", out, "--engine", "stub", "-q")
+    assert result.returncode == 0, result.stderr
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert {p.stat().st_mode & 0o777 for p in out.iterdir()} == {0o666 & ~umask}
+
+
+def test_captions_default_to_the_first_rendered_chapter(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = narrate(env, "render", SAMPLE, "--out", out, "--engine", "stub", "--chapters", "2-3")
+    assert result.returncode == 0, result.stderr
+    job = json.loads((out / "manifest.json").read_text())["job"]
+    vtt = narrate(env, "captions", job, "--format", "srt")
+    assert vtt.returncode == 0, vtt.stderr
+    assert "Chapter 2" in vtt.stdout
+    missing = narrate(env, "captions", job, "--chapter", "1")
+    assert missing.returncode == 2 and "its chapters: 2, 3" in missing.stderr

@@ -17,10 +17,14 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("chapters") as batch_op:
-        batch_op.add_column(sa.Column("error", sa.Text(), nullable=True))
-    with op.batch_alter_table("segments") as batch_op:
-        batch_op.add_column(sa.Column("billed_chars", sa.Integer(), nullable=True))
+    # idempotent: development builds of 0001 already had these columns
+    existing = sa.inspect(op.get_bind())
+    if "error" not in {c["name"] for c in existing.get_columns("chapters")}:
+        with op.batch_alter_table("chapters") as batch_op:
+            batch_op.add_column(sa.Column("error", sa.Text(), nullable=True))
+    if "billed_chars" not in {c["name"] for c in existing.get_columns("segments")}:
+        with op.batch_alter_table("segments") as batch_op:
+            batch_op.add_column(sa.Column("billed_chars", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:

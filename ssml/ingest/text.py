@@ -48,11 +48,14 @@ def assemble(sections: Iterable[Section]) -> list[Chapter]:
             if section.merge_if_empty and title:
                 carried.append(chapter_heading(title))
             continue
+        own = chapter_heading(title) if title and section.speak_heading else ""
+        # headings of empty sections before it (a book title, a part) are said first
+        spoken = [h.rstrip(".") for h in (*carried, own) if h]
         chapters.append(
             Chapter(
                 title=title or "Untitled",
-                paragraphs=(*carried, *paragraphs),
-                heading=chapter_heading(title) if title and section.speak_heading else "",
+                paragraphs=tuple(paragraphs),
+                heading=". ".join(spoken),
                 source=section.source,
             )
         )

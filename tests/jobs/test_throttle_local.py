@@ -59,3 +59,11 @@ def test_engines_without_a_limit_pass_at_once(tmp_path: Path) -> None:
         with throttle.permit("espeak/local"):
             pass
     assert time.monotonic() - started < 0.5
+
+
+def test_stamps_from_before_a_reboot_are_ignored() -> None:
+    # the monotonic clock restarts at boot: old stamps look like the future
+    grants, wait = decide([400_000.0] * 3, 5_000.0, 0.0, LIMIT)
+    assert wait == 0 and grants == [5_000.0]
+    _, wait = decide([], 5_000.0, 400_000.0, LIMIT)
+    assert wait == 0

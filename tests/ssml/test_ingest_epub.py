@@ -275,7 +275,9 @@ def test_heading_only_item_merges_into_next(tmp_path: Path) -> None:
         },
     )
     doc = load(write_epub(book_path(tmp_path), files))
-    assert [(c.title, c.paragraphs) for c in doc.chapters] == [("Chapter 5", ("Part 2", "Body."))]
+    assert [(c.title, c.heading, c.paragraphs) for c in doc.chapters] == [
+        ("Chapter 5", "Part 2. Chapter 5", ("Body.",))  # the part is said before the chapter
+    ]
 
 
 # --- matter ---------------------------------------------------------------------------

@@ -102,7 +102,7 @@ def test_html_structure(tmp_path: Path) -> None:
 def test_heading_followed_by_heading_merges(tmp_path: Path) -> None:
     doc = html(tmp_path, "<h1>Book</h1><h2>Chapter 1</h2><p>Body.</p>")
     assert [(c.title, c.heading, c.paragraphs) for c in doc.chapters] == [
-        ("Chapter 1", "Chapter 1", ("Book", "Body."))
+        ("Chapter 1", "Book. Chapter 1", ("Body.",))
     ]
 
 

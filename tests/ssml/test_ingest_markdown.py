@@ -67,7 +67,8 @@ def test_no_introduction_without_text(tmp_path: Path) -> None:
 def test_heading_directly_followed_by_heading_is_merged(tmp_path: Path) -> None:
     doc = md(tmp_path, "# Linear Algebra\n## Scalars\n\nBody.\n\n## Vectors\n\nMore.\n")
     assert [c.title for c in doc.chapters] == ["Scalars", "Vectors"]
-    assert doc.chapters[0].paragraphs == ("Linear Algebra", "Body.")
+    assert doc.chapters[0].heading == "Linear Algebra. Scalars"
+    assert doc.chapters[0].paragraphs == ("Body.",)
     assert doc.title == "Linear Algebra"
 
 

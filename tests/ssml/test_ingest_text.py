@@ -92,7 +92,8 @@ def test_text_without_headings_is_one_chapter_titled_from_file_name(tmp_path: Pa
 def test_text_consecutive_headings_merge_into_next_chapter(tmp_path: Path) -> None:
     doc = load(write(tmp_path, "b.txt", "Part II\n\nChapter 3\n\nBody.\n"))
     assert [c.title for c in doc.chapters] == ["Chapter 3"]
-    assert doc.chapters[0].paragraphs == ("Part 2", "Body.")
+    assert doc.chapters[0].heading == "Part 2. Chapter 3"
+    assert doc.chapters[0].paragraphs == ("Body.",)
 
 
 def test_text_heading_like_sentences_are_body(tmp_path: Path) -> None:

@@ -121,14 +121,15 @@ class CosyVoiceClient:
         """Run one task; raises a retryable or fatal error from :mod:`.errors`."""
         with self._lock:
             for attempt in (1, 2):
-                reused = self._ws is not None
                 ws = self._connection()
                 task_id = protocol.new_task_id()
                 try:
                     return self._run(ws, task_id, model, parameters, messages)
                 except _StaleConnection:
+                    # a reused connection, or a fresh one that waited in the rate gate past
+                    # the service's idle timeout: once more on a new connection (new permit)
                     self._drop()
-                    if not reused or attempt == 2:
+                    if attempt == 2:
                         raise CosyVoiceServiceError(
                             f"CosyVoice closed the connection before task {task_id} started",
                             hint="a network or service fault; the segment is retried",

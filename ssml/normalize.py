@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import re
 
+from ssml.numbers import TENS_WORDS, UNIT_WORDS
+
 _INVISIBLE = dict.fromkeys(map(ord, "\u2060\u200b\u200c\u200d\ufeff\u00ad"), None)
 _SPACES = {
     **dict.fromkeys(range(0x2000, 0x200B), " "),
@@ -109,31 +111,8 @@ def _normalize_dashes(s: str) -> str:
 _ROMAN_RE = re.compile(r"M{0,3}(CM|CD|D?C{0,3})(XC|XL|L?X{0,3})(IX|IV|V?I{0,3})")
 _ROMAN_VALUES = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100, "D": 500, "M": 1000}
 
-_UNITS = [
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-]
-_TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-NUMBER_WORDS: dict[str, int] = {w: i for i, w in enumerate(_UNITS) if i} | {
-    w: 20 + 10 * i for i, w in enumerate(_TENS)
+NUMBER_WORDS: dict[str, int] = {w: i for i, w in enumerate(UNIT_WORDS) if i} | {
+    w: 10 * i for i, w in enumerate(TENS_WORDS) if w
 }
 
 #: A number as chapter titles write it: arabic, Roman (any case) or English words.

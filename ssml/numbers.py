@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-_UNITS = [
+UNIT_WORDS = [
     "zero",
     "one",
     "two",
@@ -34,7 +34,7 @@ _UNITS = [
     "eighteen",
     "nineteen",
 ]
-_TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+TENS_WORDS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 _SCALES = [
     (10**12, "trillion"),
     (10**9, "billion"),
@@ -57,15 +57,15 @@ def _below_thousand(n: int) -> str:
     hundreds, rest = divmod(n, 100)
     words = []
     if hundreds:
-        words.append(f"{_UNITS[hundreds]} hundred")
+        words.append(f"{UNIT_WORDS[hundreds]} hundred")
     if rest:
         if hundreds:
             words.append("and")
         if rest < 20:
-            words.append(_UNITS[rest])
+            words.append(UNIT_WORDS[rest])
         else:
             tens, unit = divmod(rest, 10)
-            words.append(_TENS[tens] + (f"-{_UNITS[unit]}" if unit else ""))
+            words.append(TENS_WORDS[tens] + (f"-{UNIT_WORDS[unit]}" if unit else ""))
     return " ".join(words)
 
 
@@ -112,13 +112,13 @@ def year(n: int) -> str:
     if low == 0:
         return f"{cardinal(high)} hundred"
     if low < 10:
-        return f"{cardinal(high)} oh {_UNITS[low]}"
+        return f"{cardinal(high)} oh {UNIT_WORDS[low]}"
     return f"{cardinal(high)} {cardinal(low)}"
 
 
 def digits(text: str) -> str:
     """Read every digit of ``text`` on its own."""
-    return " ".join(_UNITS[int(c)] for c in text if c.isdigit())
+    return " ".join(UNIT_WORDS[int(c)] for c in text if c.isdigit())
 
 
 def decimal(text: str) -> str:

@@ -64,6 +64,7 @@ from renderer.cosyvoice.models import (
     RATE_RANGE,
     SAMPLE_RATES,
     SEED_RANGE,
+    SYSTEM_VOICES,
     WS_PATH,
     custom_voice_model,
     normalize_region,
@@ -725,6 +726,8 @@ class _Session:
                 raise _TaskFailed("InvalidParameter", ENGINE_418)
             return
         if not model.system_voices or system_voice_family(voice) != model.family:
+            raise _TaskFailed("InvalidParameter", ENGINE_418)
+        if voice not in SYSTEM_VOICES:  # the real service knows its voices; so do we
             raise _TaskFailed("InvalidParameter", ENGINE_418)
 
     # continue-task / finish-task

@@ -132,6 +132,7 @@ def test_full_task_event_order_audio_and_usage(cosyvoice_simulator: SimulatorThr
                       "payload": {"model": "cosyvoice-v3-flash"}})],
          "InvalidParameter", "task can not be null"),
         ([run_task("t", voice="longxiaochun_v2")], "InvalidParameter", "error code: 418"),
+        ([run_task("t", voice="longanyangg")], "InvalidParameter", "error code: 418"),
         ([run_task("t", voice="")], "InvalidParameter", "Request voice is invalid!"),
         ([run_task("t", rate=3.0)], "InvalidParameter", "rate must be"),
         ([frame("continue-task", "t", {"text": "x"})], "InvalidParameter", "not started"),

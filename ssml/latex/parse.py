@@ -50,25 +50,6 @@ _NUMBER_RE = re.compile(r"\d+(?:\.\d+)?|\.\d+")
 _CMD_RE = re.compile(r"\\([A-Za-z]+)\*?|\\(.)", re.S)
 _ENV_RE = re.compile(r"\s*\{([A-Za-z*]+)\}")
 _DIMENSION_RE = re.compile(r"\s*-?[\d.]*\s*(?:em|ex|mu|pt|px|cm|mm|in)?")
-_SIZING = frozenset(
-    [
-        "big",
-        "Big",
-        "bigg",
-        "Bigg",
-        "bigl",
-        "bigr",
-        "Bigl",
-        "Bigr",
-        "biggl",
-        "biggr",
-        "Biggl",
-        "Biggr",
-        "left",
-        "right",
-        "middle",
-    ]
-)
 _ONE_ARG_IGNORED = frozenset(
     ["label", "tag", "hspace", "vspace", "color", "phantom", "hphantom", "vphantom", "mathstrut"]
 )
@@ -464,7 +445,7 @@ class Parser:
             return None
         if name in ("quad", "qquad"):
             return Space(wide=True)
-        if name in sym.SPACES or name in _SIZING:
+        if name in sym.SPACES:  # spacing and sizing commands (\big, \left, ...)
             return Space() if name in (",", ":", ";", " ", ">", "enspace") else None
         if name in sym.DOTS:
             return Dots(name, sym.DOTS[name])

@@ -149,24 +149,36 @@ def estimate_document(
     voice: str | None,
     rate: float,
     options: tuple[tuple[str, str], ...],
+    lexicon: Path | None = None,
+    latex: str = "speak",
 ) -> tuple[str, str, list[ChapterCost]]:
-    """``(model, region, per-chapter costs)``: what a render would send, without sending it."""
+    """``(model, region, per-chapter costs)``: what a render would send, without sending it.
+
+    The document is read, annotated and segmented exactly as ``narrate render`` does; the
+    model and options are checked, and the voice only when given (pricing needs no voice
+    and no key).
+    """
     from jobs.pipeline import plan_document
     from jobs.render import RenderRequest, policy_for, read_document
+    from renderer.cosyvoice.engine import CosyVoiceEngine
     from renderer.cosyvoice.options import check_model, check_voice_for_model, parse_options
     from renderer.cosyvoice.text import plan_task
     from renderer.engines import get_engine
 
     engine = get_engine("cosyvoice")
-    config = engine.config  # type: ignore[attr-defined]
-    chosen = model or config.default_model
-    info = check_model(chosen, config.region)
+    assert isinstance(engine, CosyVoiceEngine)
+    chosen = model or engine.config.default_model
+    info = check_model(chosen, engine.config.region)
     if voice:
         check_voice_for_model(voice, info)
-    parsed = parse_options(options, info)
-    ssml_setting = str(parsed.get("ssml", "auto"))
+    ssml_setting = str(parse_options(options, info).get("ssml", "auto"))
     request = RenderRequest(
-        input_path, "cosyvoice", chapters=chapters, include_matter=include_matter
+        input_path,
+        "cosyvoice",
+        chapters=chapters,
+        include_matter=include_matter,
+        lexicon=lexicon,
+        latex=latex,
     )
     planned = plan_document(read_document(request), policy_for(engine))
     costs = []
@@ -184,7 +196,7 @@ def estimate_document(
                 billed,
             )
         )
-    return chosen, config.region, costs
+    return chosen, engine.config.region, costs
 
 
 @click.command()
@@ -195,6 +207,12 @@ def estimate_document(
 @click.option("--include-matter", is_flag=True, help="Also count front and back matter.")
 @click.option("--voice", help="Check this voice against the model too.")
 @click.option("--rate", type=float, default=1.0, show_default=True)
+@click.option(
+    "--lexicon",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="As for render: aliases change what is sent and billed.",
+)
+@click.option("--latex", type=click.Choice(["speak", "passthrough"]), default="speak")
 @click.option(
     "--option", "engine_options", multiple=True, metavar="NAME=VALUE", help="As for render."
 )
@@ -212,6 +230,8 @@ def estimate(
     include_matter: bool,
     voice: str | None,
     rate: float,
+    lexicon: Path | None,
+    latex: str,
     engine_options: tuple[str, ...],
     prices: Path | None,
     as_json: bool,
@@ -232,6 +252,8 @@ def estimate(
         voice=voice,
         rate=rate,
         options=_parse_options(engine_options),
+        lexicon=lexicon,
+        latex=latex,
     )
     requests = sum(c.segments for c in costs)
     billed = sum(c.billed for c in costs)

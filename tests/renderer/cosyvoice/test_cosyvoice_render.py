@@ -219,3 +219,26 @@ def test_render_without_a_key_stops_before_the_job(
     result = narrate(env, "render", source, "--out", tmp_path / "o", "--engine", "cosyvoice")
     assert result.returncode == 2
     assert "DASHSCOPE_API_KEY is not set" in result.stderr
+
+
+def test_estimate_with_a_lexicon_matches_the_billed_render(
+    cosyvoice_simulator: SimulatorThread,
+    cosy_env: Callable[[SimulatorThread], dict[str, str]],
+    http_stats: Callable[[SimulatorThread], dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    env = cosy_env(cosyvoice_simulator)
+    source = tmp_path / "book.md"
+    source.write_text("# One\n\nMara kept the light. Mara wound the clock at nine.\n")
+    lexicon = tmp_path / "lexicon.txt"
+    lexicon.write_text("Mara = marra the keeper\n")
+    plain = estimate(env, source)["billed_characters"]
+    predicted = estimate(env, source, "--lexicon", str(lexicon))["billed_characters"]
+    assert predicted > plain  # the alias is what is sent and billed
+    result = narrate(
+        env, "render", source, "--out", tmp_path / "out", "--engine", "cosyvoice",
+        "--lexicon", lexicon, "--quiet", "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert http_stats(cosyvoice_simulator)["billed_characters"] == predicted
+    assert json.loads(result.stdout)["billed_chars"] == predicted

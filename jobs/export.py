@@ -94,10 +94,12 @@ def chapter_captions(factory: Factory, chapter: Chapter, fmt: str) -> str:
 def export_job(factory: Factory, storage: Storage, job_id: str, out_dir: Path) -> dict[str, Any]:
     """Write the job's chapter audio, captions and manifest into ``out_dir``."""
     job = load_job(factory, job_id)
-    if job.status != JobStatus.DONE:
+    if job.status not in (JobStatus.DONE, JobStatus.PARTIAL):
         raise JobFailedError(
             f"job {job_id} is {job.status}, not done: nothing exported",
-            hint="render the document again; done segments are reused",
+            hint="render the document again; done segments are reused"
+            if job.status == JobStatus.FAILED
+            else f"`narrate watch {job_id}` waits for it",
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     # files are about to change: an old manifest must not vouch for a half-updated folder
@@ -122,6 +124,8 @@ def export_job(factory: Factory, storage: Storage, job_id: str, out_dir: Path) -
                 "captions": {"vtt": f"{stem}.vtt", "srt": f"{stem}.srt"},
                 "duration_ms": chapter.duration_ms,
                 "words": len(words),
+                # a partial job: silence where a failed segment would have been
+                **({"gaps": chapter.gaps} if chapter.gaps else {}),
             }
         )
     manifest = {

@@ -10,20 +10,23 @@ segment is done, ahead of further synthesis, so encoding overlaps synthesis.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import multiprocessing
 import os
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 
 from jobs import context as worker_context
 from jobs.db import transaction
 from jobs.models import Segment, SegmentStatus
-from jobs.pipeline import Factory, finish_job
+from jobs.pipeline import Factory, claim_ready_chapters, clock_ms, finish_job
 from narrate.settings import Settings
 
 
@@ -61,14 +64,14 @@ def _quiet_logging(quiet: bool) -> None:
     root.setLevel(logging.ERROR if quiet else logging.WARNING)
 
 
-def _run(task_name: str, item_id: int) -> str:
+def _run(task_name: str, item_id: int) -> dict[str, Any]:
     from jobs import tasks
 
     task = {"segment": tasks.synthesize_segment, "stitch": tasks.stitch_chapter}[task_name]
     result = task.apply(args=(item_id,))
     if result.failed():
         raise result.result
-    return str(result.result)
+    return dict(result.result)
 
 
 def run_job(
@@ -80,7 +83,12 @@ def run_job(
     on_progress: ProgressCallback | None = None,
     quiet: bool = False,
 ) -> str:
-    """Run every pending segment and stitch of ``job_id``; returns the job's final status."""
+    """Run every pending segment and stitch of ``job_id``; returns the job's final status.
+
+    The fan-in is the database's (:mod:`jobs.pipeline`): each finished segment task says
+    which chapter stitch it claimed, and this process schedules it; a segment sent back
+    with a retry time is submitted again when it is due.
+    """
     with transaction(factory) as session:
         rows = session.execute(
             select(Segment.id, Segment.chapter_id, Segment.status)
@@ -88,12 +96,9 @@ def run_job(
             .order_by(Segment.chapter_id, Segment.index)
         ).all()
     chapter_ids = list(dict.fromkeys(chapter_id for _id, chapter_id, _s in rows))
-    pending = deque((sid, cid) for sid, cid, status in rows if status != SegmentStatus.DONE)
-    remaining = {cid: 0 for cid in chapter_ids}
-    for _sid, cid in pending:
-        remaining[cid] += 1
-    stitches = deque(cid for cid in chapter_ids if remaining[cid] == 0)
-    failed_chapters: set[int] = set()
+    pending = deque(sid for sid, _cid, status in rows if status != SegmentStatus.DONE)
+    stitches = deque(claim_ready_chapters(factory, job_id, clock_ms()).stitch)
+    retries: list[tuple[int, int]] = []  # heap of (due epoch ms, segment id)
     total = len(rows)
     done = total - len(pending)
     chapters_done = 0
@@ -104,7 +109,7 @@ def run_job(
 
     report()
     spawn = multiprocessing.get_context("spawn")
-    inflight: dict[Future[str], tuple[str, int, int]] = {}
+    inflight: dict[Future[dict[str, Any]], tuple[str, int]] = {}
     with ProcessPoolExecutor(
         max_workers=workers,
         mp_context=spawn,
@@ -112,27 +117,30 @@ def run_job(
         initargs=(settings, quiet),
     ) as pool:
         try:
-            while pending or stitches or inflight:
+            while pending or stitches or inflight or retries:
+                while retries and retries[0][0] <= clock_ms():
+                    pending.append(heapq.heappop(retries)[1])
                 while len(inflight) < workers + 1 and (pending or stitches):
                     if stitches:  # stitching first: encoding then overlaps synthesis
-                        cid = stitches.popleft()
-                        inflight[pool.submit(_run, "stitch", cid)] = ("stitch", cid, cid)
+                        kind, item = "stitch", stitches.popleft()
                     else:
-                        sid, cid = pending.popleft()
-                        inflight[pool.submit(_run, "segment", sid)] = ("segment", sid, cid)
-                finished, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                        kind, item = "segment", pending.popleft()
+                    inflight[pool.submit(_run, kind, item)] = (kind, item)
+                timeout = max(0.0, (retries[0][0] - clock_ms()) / 1000) if retries else None
+                if not inflight:
+                    time.sleep(timeout or 0)
+                    continue
+                finished, _ = wait(inflight, timeout=timeout, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    kind, _item, cid = inflight.pop(future)
-                    status = future.result()
+                    kind, item = inflight.pop(future)
+                    follow = future.result()
+                    stitches.extend(follow["stitch"])
                     if kind == "stitch":
                         chapters_done += 1
+                    elif follow["retry_at_ms"] is not None:
+                        heapq.heappush(retries, (follow["retry_at_ms"], item))
                     else:
                         done += 1
-                        remaining[cid] -= 1
-                        if status != SegmentStatus.DONE:
-                            failed_chapters.add(cid)
-                        if remaining[cid] == 0 and cid not in failed_chapters:
-                            stitches.append(cid)
                     report()
         except BaseException:
             # an interrupt may have reached only this process: stop the workers too, or

@@ -5,7 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+    func,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -17,12 +28,33 @@ class JobStatus(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
     DONE = "done"
+    #: some segments failed and the user asked to stitch what exists (gaps marked)
+    PARTIAL = "partial"
     FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+#: a job in one of these states changes no more (until ``narrate retry``)
+JOB_FINAL = frozenset({JobStatus.DONE, JobStatus.PARTIAL, JobStatus.FAILED, JobStatus.CANCELLED})
 
 
 class SegmentStatus(StrEnum):
+    """A segment's life: pending (in the database backlog) -> queued (the feeder sent its
+    message) -> running (a worker claimed it under a lease) -> done | failed; a retryable
+    error sends it back to pending with a ``not_before_ms``; ``cancelled`` with its job."""
+
     PENDING = "pending"
+    QUEUED = "queued"
     RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class ChapterStatus(StrEnum):
+    PENDING = "pending"
+    #: its stitch was claimed (enqueued exactly once) and has not finished
+    STITCHING = "stitching"
     DONE = "done"
     FAILED = "failed"
 
@@ -47,6 +79,13 @@ class Job(Base):
     #: synthesis and output options: rate, pitch, volume, format, sample_rate_hz, bitrate
     options: Mapped[dict[str, object]] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
+    #: jobs.priority.Priority: 0 urgent, 1 normal, 2 bulk
+    priority: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    #: stitch chapters with failed segments as silence (job ends "partial")
+    allow_partial: Mapped[bool] = mapped_column(default=False, server_default=false())
+    #: epoch milliseconds (application clock) of the first claimed segment / the final status
+    started_at_ms: Mapped[int | None] = mapped_column(BigInteger)
+    finished_at_ms: Mapped[int | None] = mapped_column(BigInteger)
 
     chapters: Mapped[list[Chapter]] = relationship(
         back_populates="job", order_by="Chapter.index", cascade="all, delete-orphan"
@@ -69,6 +108,14 @@ class Chapter(Base):
     audio_key: Mapped[str | None] = mapped_column(Text)  # path relative to the storage dir
     duration_ms: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
+    #: fan-in counters, changed only by the execution that wins a segment's transition
+    segments_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    segments_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    segments_failed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: when its stitch was claimed; set once (NULL -> value) so the stitch is enqueued once
+    stitch_enqueued_at_ms: Mapped[int | None] = mapped_column(BigInteger)
+    #: silent gaps left for failed segments in a partial stitch: [{segment, start_ms, ...}]
+    gaps: Mapped[list[dict[str, object]] | None] = mapped_column(JSON)
 
     job: Mapped[Job] = relationship(back_populates="chapters")
     segments: Mapped[list[Segment]] = relationship(
@@ -82,6 +129,7 @@ class Segment(Base):
         Index("ix_segments_chapter_index", "chapter_id", "index", unique=True),
         Index("ix_segments_job_status", "job_id", "status"),
         Index("ix_segments_content_hash", "content_hash"),
+        Index("ix_segments_status", "status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -96,7 +144,17 @@ class Segment(Base):
     #: sha256 of text, SSML, engine, voice and engine settings: names the audio in storage
     content_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default=SegmentStatus.PENDING)
+    #: deliveries claimed by a worker (a poison message that kills workers stops at a cap)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: retryable failures so far (backoff grows with it; the segment fails at a cap)
+    retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: epoch ms: not to be released before (retry backoff)
+    not_before_ms: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    #: epoch ms when the feeder (or the reaper) last sent its message
+    queued_at_ms: Mapped[int | None] = mapped_column(BigInteger)
+    #: epoch ms until which the running worker holds it (renewed by its heartbeat)
+    lease_until_ms: Mapped[int | None] = mapped_column(BigInteger)
+    finished_at_ms: Mapped[int | None] = mapped_column(BigInteger)
     reused: Mapped[bool] = mapped_column(default=False)
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int | None] = mapped_column(Integer)

@@ -1,22 +1,44 @@
-"""The job pipeline's steps: plan a document, create a job, synthesize a segment, stitch a
-chapter, finish the job. Each step loads what it needs by id, so the same functions run
-in Celery tasks, in the embedded local executor and in tests.
+"""The job pipeline's steps: plan a document, create a job, claim and synthesize a
+segment, stitch a chapter, settle the job. Each step loads what it needs by id, so the
+same functions run in Celery tasks, in the embedded local executor and in tests.
+
+Fan-in without chords (reference notes §2.4): every state change of a segment is a
+guarded UPDATE (``... WHERE status IN (...)``), and only the execution whose UPDATE
+matched a row moves its chapter's counters. The execution that brings a chapter's
+``segments_done + segments_failed`` to ``segments_total`` claims the chapter's stitch by
+setting ``stitch_enqueued_at_ms`` from NULL, in the same transaction, so the stitch is
+enqueued exactly once however often a message is redelivered. Steps return a
+:class:`FollowUp` saying what the caller must enqueue *after* the commit; a caller that
+dies in between leaves a claim the reaper (:mod:`jobs.reaper`) picks up.
+
+Times are epoch milliseconds passed in by the caller (the task or CLI edge).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs.db import transaction
-from jobs.models import Chapter, Job, JobStatus, Segment, SegmentStatus, Word
+from jobs.models import (
+    JOB_FINAL,
+    Chapter,
+    ChapterStatus,
+    Job,
+    JobStatus,
+    Segment,
+    SegmentStatus,
+    Word,
+)
+from jobs.priority import Priority
 from jobs.storage import Storage
 from narrate.errors import JobNotFoundError
 from renderer.engine import Engine, SynthesisRequest
@@ -101,6 +123,8 @@ def create_job(
     plan: Sequence[PlannedChapter],
     voicing: Voicing,
     audio: AudioFormat,
+    priority: Priority = Priority.NORMAL,
+    allow_partial: bool = False,
 ) -> JobSummary:
     """Store a new job; segments whose audio already exists are done at once (reused)."""
     job_id = uuid.uuid4().hex
@@ -125,6 +149,8 @@ def create_job(
                 "sample_rate_hz": audio.sample_rate_hz,
                 "bitrate_kbps": audio.bitrate_kbps,
             },
+            priority=int(priority),
+            allow_partial=allow_partial,
         )
         session.add(job)
         for planned in plan:
@@ -136,11 +162,14 @@ def create_job(
                 status=SegmentStatus.PENDING,
             )
             job.chapters.append(chapter)
+            chapter.segments_total = len(planned.segments)
+            chapter.segments_done = chapter.segments_failed = 0
             for seg in planned.segments:
                 content_hash = segment_hash(voicing, seg.text, seg.ssml)
                 done = storage.has_segment(content_hash)
                 total += 1
                 reused += done
+                chapter.segments_done += done
                 chapter.segments.append(
                     Segment(
                         job_id=job_id,
@@ -154,6 +183,8 @@ def create_job(
                         status=SegmentStatus.DONE if done else SegmentStatus.PENDING,
                         reused=done,
                         attempts=0,
+                        retries=0,
+                        not_before_ms=0,
                     )
                 )
     return JobSummary(job_id, total, reused, len(plan), document.skipped, document.warnings)
@@ -184,79 +215,372 @@ def audio_format_of(job: Job) -> AudioFormat:
     )
 
 
-def synthesize_segment(
-    factory: Factory, storage: Storage, engine_for: Callable[[str], Engine], segment_id: int
-) -> str:
-    """Synthesize one segment unless its audio exists; returns the segment's final status.
+# --- segments -------------------------------------------------------------------------
 
-    Idempotent: a segment already done, or whose content hash is already in storage, is
-    not synthesized again. Engine errors propagate to the caller (the task), which decides
-    between retrying and failing.
+#: a gap left for a failed segment in a partial stitch lasts about as long as its text
+#: would take to say (~16 characters per second)
+GAP_MS_PER_CHAR = 60
+#: segment states a worker may still move forward
+_OPEN = (SegmentStatus.PENDING, SegmentStatus.QUEUED, SegmentStatus.RUNNING)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A segment a worker holds under a lease, with everything needed to render it."""
+
+    segment_id: int
+    job_id: str
+    priority: Priority
+    #: deliveries so far, this one included (a poison message keeps raising it)
+    attempt: int
+    #: retryable failures so far
+    retries: int
+    voicing: Voicing
+    content_hash: str
+    text: str
+    ssml: str
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """What the caller enqueues after a step commits."""
+
+    #: the segment's status after the step ("skipped" when another execution had it)
+    status: str
+    #: chapters whose stitch this step claimed: enqueue each exactly once
+    stitch: tuple[int, ...] = ()
+    #: the job reached a final status in this step
+    settled: str | None = None
+    #: the segment went back to the backlog until then (epoch ms)
+    retry_at_ms: int | None = None
+
+
+def claim_segment(factory: Factory, segment_id: int, now_ms: int, lease_ms: int) -> Claim | None:
+    """Take a segment for rendering: one guarded UPDATE, so two workers never both hold it.
+
+    Claimable: pending or queued and due, or running with an expired lease (its worker
+    died). Returns ``None`` when there is nothing to do (done, failed, cancelled, held by
+    a live worker, or not due yet): a redelivered or duplicate message is then harmless.
     """
     with transaction(factory) as session:
-        segment = _segment(session, segment_id)
-        if segment.status == SegmentStatus.DONE:
-            return SegmentStatus.DONE
-        job = session.get_one(Job, segment.job_id)
-        voicing = voicing_of(job)
-        segment.status = SegmentStatus.RUNNING
-        segment.attempts += 1
+        row = session.execute(
+            update(Segment)
+            .where(
+                Segment.id == segment_id,
+                (
+                    Segment.status.in_([SegmentStatus.PENDING, SegmentStatus.QUEUED])
+                    & (Segment.not_before_ms <= now_ms)
+                )
+                | ((Segment.status == SegmentStatus.RUNNING) & (Segment.lease_until_ms < now_ms)),
+            )
+            .values(
+                status=SegmentStatus.RUNNING,
+                attempts=Segment.attempts + 1,
+                lease_until_ms=now_ms + lease_ms,
+            )
+            .returning(Segment.job_id, Segment.attempts, Segment.retries)
+        ).first()
+        if row is None:
+            if session.get(Segment, segment_id) is None:
+                raise JobNotFoundError(f"segment {segment_id} does not exist")
+            return None
+        job_id, attempts, retries = row
+        job = session.get_one(Job, job_id)
         if job.status == JobStatus.PENDING:
             job.status = JobStatus.RUNNING
-        content_hash, text, ssml = segment.content_hash, segment.text, segment.ssml
-    reused = storage.has_segment(content_hash)
-    billed: int | None = None
-    if not reused:
-        engine = engine_for(voicing.engine)
-        result = engine.synthesize(voicing.request(ssml))
-        words = align_words(text, result.marks, result.duration_ms)
-        storage.save_segment(content_hash, result.pcm, result.sample_rate_hz, words)
-        billed = result.billed_chars
+        if job.started_at_ms is None:
+            job.started_at_ms = now_ms
+        segment = session.get_one(Segment, segment_id)
+        return Claim(
+            segment_id=segment_id,
+            job_id=job_id,
+            priority=Priority(job.priority),
+            attempt=attempts,
+            retries=retries,
+            voicing=voicing_of(job),
+            content_hash=segment.content_hash,
+            text=segment.text,
+            ssml=segment.ssml,
+        )
+
+
+def renew_lease(factory: Factory, claim: Claim, until_ms: int) -> bool:
+    """Extend the lease of a segment this worker still holds (its heartbeat)."""
     with transaction(factory) as session:
-        segment = _segment(session, segment_id)
-        segment.status = SegmentStatus.DONE
-        segment.reused = reused
-        segment.billed_chars = None if reused else billed
-        segment.error = None
-    return SegmentStatus.DONE
+        result = session.execute(
+            update(Segment)
+            .where(
+                Segment.id == claim.segment_id,
+                Segment.status == SegmentStatus.RUNNING,
+                Segment.attempts == claim.attempt,
+            )
+            .values(lease_until_ms=until_ms)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def fail_segment(factory: Factory, segment_id: int, message: str) -> None:
+def render_claimed(
+    storage: Storage, engine_for: Callable[[str], Engine], claim: Claim
+) -> tuple[bool, int | None]:
+    """Make the claimed segment's audio unless storage has it: ``(reused, billed chars)``.
+
+    Writes are idempotent (content-addressed names, temp file + rename). Engine errors
+    propagate to the caller, which decides between retrying and failing.
+    """
+    if storage.has_segment(claim.content_hash):
+        return True, None
+    engine = engine_for(claim.voicing.engine)
+    result = engine.synthesize(claim.voicing.request(claim.ssml))
+    words = align_words(claim.text, result.marks, result.duration_ms)
+    storage.save_segment(claim.content_hash, result.pcm, result.sample_rate_hz, words)
+    return False, result.billed_chars
+
+
+def complete_segment(
+    factory: Factory, segment_id: int, now_ms: int, *, reused: bool, billed_chars: int | None
+) -> FollowUp:
+    """Mark a segment done; the execution that wins moves the chapter's counters."""
+    with transaction(factory) as session:
+        chapter_id = session.execute(
+            update(Segment)
+            .where(Segment.id == segment_id, Segment.status.in_(_OPEN))
+            .values(
+                status=SegmentStatus.DONE,
+                reused=reused,
+                billed_chars=None if reused else billed_chars,
+                error=None,
+                lease_until_ms=None,
+                finished_at_ms=now_ms,
+            )
+            .returning(Segment.chapter_id)
+        ).scalar()
+        if chapter_id is None:
+            return FollowUp("skipped")
+        follow = _count(session, chapter_id, now_ms, done=1)
+    return _settle_after(factory, follow, SegmentStatus.DONE, now_ms)
+
+
+def fail_segment(factory: Factory, segment_id: int, message: str, now_ms: int = 0) -> FollowUp:
     """Mark a segment failed with a message the user can act on."""
     with transaction(factory) as session:
-        segment = _segment(session, segment_id)
-        segment.status = SegmentStatus.FAILED
-        segment.error = message
+        chapter_id = session.execute(
+            update(Segment)
+            .where(Segment.id == segment_id, Segment.status.in_(_OPEN))
+            .values(
+                status=SegmentStatus.FAILED,
+                error=message,
+                lease_until_ms=None,
+                finished_at_ms=now_ms or None,
+            )
+            .returning(Segment.chapter_id)
+        ).scalar()
+        if chapter_id is None:
+            return FollowUp("skipped")
+        follow = _count(session, chapter_id, now_ms, failed=1)
+    return _settle_after(factory, follow, SegmentStatus.FAILED, now_ms)
 
 
-def stitch_chapter(factory: Factory, storage: Storage, chapter_id: int) -> None:
-    """Stitch a chapter whose segments are all done and store its caption words."""
+def defer_segment(
+    factory: Factory, claim: Claim, message: str, retry_at_ms: int, *, count: bool = True
+) -> FollowUp:
+    """Send a segment that met a transient error back to the backlog until ``retry_at_ms``.
+
+    The backoff lives in the database, not in a broker countdown: nothing is lost when a
+    worker or the broker dies while it waits, and the feeder releases it when it is due.
+    ``count=False`` for waits that are not the segment's fault (a busy throttle).
+    """
+    with transaction(factory) as session:
+        session.execute(
+            update(Segment)
+            .where(
+                Segment.id == claim.segment_id,
+                Segment.status == SegmentStatus.RUNNING,
+                Segment.attempts == claim.attempt,
+            )
+            .values(
+                status=SegmentStatus.PENDING,
+                retries=Segment.retries + (1 if count else 0),
+                attempts=Segment.attempts - (0 if count else 1),
+                not_before_ms=retry_at_ms,
+                lease_until_ms=None,
+                error=f"retrying: {message}",
+            )
+        )
+    return FollowUp(SegmentStatus.PENDING, retry_at_ms=retry_at_ms)
+
+
+def _count(
+    session: Session, chapter_id: int, now_ms: int, *, done: int = 0, failed: int = 0
+) -> _Counted:
+    """Move a chapter's counters; claim its stitch (or fail it) when this was its last segment."""
+    row = session.execute(
+        update(Chapter)
+        .where(Chapter.id == chapter_id)
+        .values(
+            segments_done=Chapter.segments_done + done,
+            segments_failed=Chapter.segments_failed + failed,
+        )
+        .returning(
+            Chapter.job_id, Chapter.segments_done, Chapter.segments_failed, Chapter.segments_total
+        )
+    ).one()
+    job_id, n_done, n_failed, n_total = row
+    if n_done + n_failed < n_total:
+        return _Counted(job_id, (), False)
+    return _chapter_complete(session, chapter_id, job_id, n_failed, now_ms)
+
+
+@dataclass(frozen=True)
+class _Counted:
+    job_id: str
+    stitch: tuple[int, ...]
+    #: a chapter failed: the job may now be final
+    chapter_failed: bool
+
+
+def _chapter_complete(
+    session: Session, chapter_id: int, job_id: str, n_failed: int, now_ms: int
+) -> _Counted:
+    """Every segment of the chapter is final: claim its stitch, or fail the chapter."""
+    job = session.get_one(Job, job_id)
+    if job.status == JobStatus.CANCELLED:
+        return _Counted(job_id, (), False)
+    if n_failed and not job.allow_partial:
+        session.execute(
+            update(Chapter)
+            .where(Chapter.id == chapter_id, Chapter.status != ChapterStatus.FAILED)
+            .values(status=ChapterStatus.FAILED, error=f"{n_failed} segment(s) failed")
+        )
+        return _Counted(job_id, (), True)
+    claimed = session.execute(
+        update(Chapter)
+        .where(Chapter.id == chapter_id, Chapter.stitch_enqueued_at_ms.is_(None))
+        .values(status=ChapterStatus.STITCHING, stitch_enqueued_at_ms=now_ms)
+    ).rowcount  # type: ignore[attr-defined]
+    return _Counted(job_id, (chapter_id,) if claimed else (), False)
+
+
+def _settle_after(factory: Factory, counted: _Counted, status: str, now_ms: int) -> FollowUp:
+    settled = settle_job(factory, counted.job_id, now_ms) if counted.chapter_failed else None
+    return FollowUp(status, stitch=counted.stitch, settled=settled)
+
+
+def claim_ready_chapters(factory: Factory, job_id: str, now_ms: int) -> FollowUp:
+    """Claim the stitch of every chapter whose segments are all final but whose stitch was
+    never claimed (chapters fully reused at creation, or after a retry)."""
+    stitch: list[int] = []
+    failed = False
+    with transaction(factory) as session:
+        rows = session.execute(
+            select(Chapter.id, Chapter.segments_failed).where(
+                Chapter.job_id == job_id,
+                Chapter.stitch_enqueued_at_ms.is_(None),
+                Chapter.status == ChapterStatus.PENDING,
+                Chapter.segments_done + Chapter.segments_failed == Chapter.segments_total,
+            )
+        ).all()
+        for chapter_id, n_failed in rows:
+            counted = _chapter_complete(session, chapter_id, job_id, n_failed, now_ms)
+            stitch += counted.stitch
+            failed = failed or counted.chapter_failed
+    settled = settle_job(factory, job_id, now_ms) if failed else None
+    return FollowUp("ready", stitch=tuple(stitch), settled=settled)
+
+
+def synthesize_segment(
+    factory: Factory,
+    storage: Storage,
+    engine_for: Callable[[str], Engine],
+    segment_id: int,
+    *,
+    now_ms: int = 0,
+    lease_ms: int = 10 * 60 * 1000,
+) -> FollowUp:
+    """Claim, render and complete one segment in one call (engine errors propagate and leave
+    the segment running until its lease ends; tasks handle them, see :mod:`jobs.tasks`)."""
+    now_ms = now_ms or clock_ms()
+    claim = claim_segment(factory, segment_id, now_ms, lease_ms)
+    if claim is None:
+        return FollowUp("skipped")
+    reused, billed = render_claimed(storage, engine_for, claim)
+    return complete_segment(factory, segment_id, clock_ms(), reused=reused, billed_chars=billed)
+
+
+def clock_ms() -> int:
+    """The application clock, epoch milliseconds (called at the edges only)."""
+    return int(time.time() * 1000)
+
+
+# --- chapters and jobs ----------------------------------------------------------------
+
+
+def stitch_chapter(
+    factory: Factory, storage: Storage, chapter_id: int, now_ms: int = 0
+) -> FollowUp:
+    """Stitch a chapter whose segments are all final and store its caption words.
+
+    Failed segments (a partial job) become silent gaps of about their spoken length,
+    listed in ``chapters.gaps``. Idempotent: the file is content-addressed and the word
+    rows are replaced under a lock on the chapter row.
+    """
     with transaction(factory) as session:
         chapter = session.get(Chapter, chapter_id)
         if chapter is None:
             raise JobNotFoundError(f"chapter {chapter_id} does not exist")
+        if chapter.status == ChapterStatus.DONE:
+            return FollowUp(ChapterStatus.DONE)
         job = session.get_one(Job, chapter.job_id)
         fmt = audio_format_of(job)
         segments = list(chapter.segments)
-        not_done = [s.index for s in segments if s.status != SegmentStatus.DONE]
-        if not_done:
-            raise RuntimeError(f"chapter {chapter.index} still has segments {not_done} to render")
-        seg_rows = [(s.id, s.content_hash, s.char_start, s.pause_after_ms) for s in segments]
-    parts = [StitchPart(storage.segment_wav(h), pause) for _id, h, _c, pause in seg_rows]
+        open_ = [
+            s.index for s in segments if s.status not in (SegmentStatus.DONE, SegmentStatus.FAILED)
+        ]
+        failed = [s.index for s in segments if s.status == SegmentStatus.FAILED]
+        if open_ or (failed and not job.allow_partial):
+            raise RuntimeError(
+                f"chapter {chapter.index} still has segments {open_ or failed} to render"
+            )
+        seg_rows = [
+            (s.id, s.content_hash if s.status == SegmentStatus.DONE else None, s.char_start,
+             s.pause_after_ms, len(s.text), s.index, s.error)
+            for s in segments
+        ]  # fmt: skip
+    parts = [
+        StitchPart(storage.segment_wav(h) if h else None, pause, 0 if h else n * GAP_MS_PER_CHAR)
+        for _id, h, _c, pause, n, _i, _e in seg_rows
+    ]
     chapter_hash = hashlib.sha256(
-        json.dumps([[h, p] for _i, h, _c, p in seg_rows] + [asdict(fmt)]).encode()
+        json.dumps(
+            [[h, p, g.gap_ms] for (_i, h, _c, p, *_), g in zip(seg_rows, parts, strict=True)]
+            + [asdict(fmt)]
+        ).encode()
     ).hexdigest()
     audio_path = storage.chapter_audio(chapter_hash, fmt.extension)
     timeline = plan_timeline(parts) if audio_path.is_file() else stitch(parts, audio_path, fmt)
     words: list[tuple[int, TimedWord]] = []
-    for (seg_id, content_hash, char_start, _p), start in zip(
-        seg_rows, timeline.part_starts, strict=True
+    gaps: list[dict[str, object]] = []
+    for (seg_id, content_hash, char_start, _p, _n, index, error), part, start in zip(
+        seg_rows, parts, timeline.part_starts, strict=True
     ):
+        if content_hash is None:
+            start_ms = timeline.ms(start)
+            gaps.append(
+                {
+                    "segment": index,
+                    "start_ms": start_ms,
+                    "end_ms": start_ms + part.gap_ms,
+                    "error": error,
+                }
+            )
+            continue
         local = storage.load_segment_words(content_hash)
         for word in offset_words(local, char_start, timeline.ms(start)):
             words.append((seg_id, word))
     with transaction(factory) as session:
-        chapter = session.get_one(Chapter, chapter_id)
+        # the row lock serialises two executions of one stitch (a redelivered message)
+        chapter = session.get_one(Chapter, chapter_id, with_for_update=True)
+        if chapter.status == ChapterStatus.DONE:
+            return FollowUp(ChapterStatus.DONE)
         session.execute(delete(Word).where(Word.chapter_id == chapter_id))
         session.add_all(
             Word(
@@ -274,47 +598,71 @@ def stitch_chapter(factory: Factory, storage: Storage, chapter_id: int) -> None:
         chapter.content_hash = chapter_hash
         chapter.audio_key = storage.key(audio_path)
         chapter.duration_ms = timeline.duration_ms
-        chapter.status = SegmentStatus.DONE
+        chapter.status = ChapterStatus.DONE
+        chapter.gaps = gaps or None
+        chapter.error = None
+        job_id = chapter.job_id
+    settled = settle_job(factory, job_id, now_ms or clock_ms())
+    return FollowUp(ChapterStatus.DONE, settled=settled)
 
 
-def finish_job(factory: Factory, job_id: str) -> str:
-    """Set the job's final status from its segments and chapters; returns it."""
+def settle_job(factory: Factory, job_id: str, now_ms: int) -> str | None:
+    """Give the job its final status once every chapter is final; returns it, or None.
+
+    Runs after the caller's own commit, so of two executions finishing the last two
+    chapters at once, the later one sees both.
+    """
     with transaction(factory) as session:
         job = session.get(Job, job_id)
         if job is None:
             raise JobNotFoundError(f"no job {job_id}")
-        counts = dict(
-            session.execute(
-                select(Segment.status, func.count())
-                .where(Segment.job_id == job_id)
-                .group_by(Segment.status)
-            ).all()
+        if job.status in JOB_FINAL:
+            return None
+        chapters = session.execute(
+            select(Chapter.status, Chapter.gaps).where(Chapter.job_id == job_id)
+        ).all()
+        if any(status not in (ChapterStatus.DONE, ChapterStatus.FAILED) for status, _g in chapters):
+            return None
+        failed = session.scalar(
+            select(func.count())
+            .select_from(Segment)
+            .where(Segment.job_id == job_id, Segment.status == SegmentStatus.FAILED)
         )
-        chapters_done = all(c.status == SegmentStatus.DONE for c in job.chapters)
-        if job.status == JobStatus.FAILED and job.error:
-            return job.status
-        if counts.get(SegmentStatus.FAILED):
-            job.status = JobStatus.FAILED
-            job.error = f"{counts[SegmentStatus.FAILED]} segment(s) failed"
-        elif chapters_done and set(counts) <= {SegmentStatus.DONE}:
-            job.status = JobStatus.DONE
-            job.error = None
+        chapters_failed = sum(status == ChapterStatus.FAILED for status, _g in chapters)
+        if chapters_failed:
+            status, error = JobStatus.FAILED, _failed_message(failed or 0, chapters_failed)
+        elif failed:
+            status, error = (
+                JobStatus.PARTIAL,
+                f"{failed} segment(s) failed; gaps left in their place",
+            )
+        else:
+            status, error = JobStatus.DONE, None
+        job.status, job.error, job.finished_at_ms = status, error, now_ms
+        return status
+
+
+def _failed_message(segments: int, chapters: int) -> str:
+    if segments:
+        return f"{segments} segment(s) failed"
+    return f"{chapters} chapter(s) could not be stitched"
+
+
+def finish_job(factory: Factory, job_id: str) -> str:
+    """Settle the job if it can be, and return its status."""
+    settle_job(factory, job_id, clock_ms())
+    with transaction(factory) as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            raise JobNotFoundError(f"no job {job_id}")
         return job.status
 
 
-def _segment(session: Session, segment_id: int) -> Segment:
-    segment = session.get(Segment, segment_id)
-    if segment is None:
-        raise JobNotFoundError(f"segment {segment_id} does not exist")
-    return segment
-
-
-def fail_chapter(factory: Factory, chapter_id: int, message: str) -> None:
-    """Mark a chapter failed (its stitch could not be made) and its job failed."""
+def fail_chapter(factory: Factory, chapter_id: int, message: str) -> FollowUp:
+    """Mark a chapter failed (its stitch could not be made); the job fails when settled."""
     with transaction(factory) as session:
         chapter = session.get_one(Chapter, chapter_id)
-        chapter.status = SegmentStatus.FAILED
+        chapter.status = ChapterStatus.FAILED
         chapter.error = message
-        job = session.get_one(Job, chapter.job_id)
-        job.status = JobStatus.FAILED
-        job.error = f"chapter {chapter.index} ({chapter.title}): {message}"
+        job_id = chapter.job_id
+    return FollowUp(ChapterStatus.FAILED, settled=settle_job(factory, job_id, clock_ms()))

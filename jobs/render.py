@@ -17,7 +17,7 @@ from jobs import context as worker_context
 from jobs.db import ensure_schema, transaction
 from jobs.export import export_job
 from jobs.local import ProgressCallback, run_job
-from jobs.models import Chapter, JobStatus, Segment, SegmentStatus
+from jobs.models import Chapter, ChapterStatus, JobStatus, Segment, SegmentStatus
 from jobs.pipeline import Factory, PlannedChapter, Voicing, create_job, plan_document
 from narrate.errors import UsageError
 from narrate.settings import Settings
@@ -120,7 +120,7 @@ def render(
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir} exists and is not a folder")
     ensure_schema(settings.database_url)
-    _check_out_dir(out_dir)
+    check_out_dir(out_dir)
     ctx = worker_context.configure(settings)
     summary = create_job(
         ctx.factory,
@@ -156,7 +156,7 @@ def render(
     )
 
 
-def _check_out_dir(out_dir: Path) -> None:
+def check_out_dir(out_dir: Path) -> None:
     """Create ``--out`` and make sure files can be written there, before any work."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -189,7 +189,11 @@ def failures(factory: Factory, job_id: str) -> list[dict[str, Any]]:
         ).all()
         failed_chapters = session.execute(
             select(Chapter.index, Chapter.title, Chapter.error)
-            .where(Chapter.job_id == job_id, Chapter.status == SegmentStatus.FAILED)
+            .where(
+                Chapter.job_id == job_id,
+                Chapter.status == ChapterStatus.FAILED,
+                Chapter.segments_failed == 0,  # failed segments are listed already
+            )
             .order_by(Chapter.index)
         ).all()
     result: list[dict[str, Any]] = [

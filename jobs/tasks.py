@@ -1,68 +1,184 @@
-"""Celery tasks. Thin: load ids, call one pipeline function, map errors to retry or fail.
+"""Celery tasks. Thin: load ids, call pipeline functions, map errors to retry or fail.
 
 The embedded mode runs these same tasks (``Task.apply`` in a process pool, see
-:mod:`jobs.local`); distributed workers receive them from the broker.
+:mod:`jobs.local`) and does the fan-in itself from what they return; distributed
+workers receive them from the broker and send the follow-up work themselves.
+
+Error mapping for a segment:
+
+* :class:`~narrate.errors.RetryableError` (timeouts, disconnects, 5xx, throttling) and a
+  soft time limit: back to the backlog after a capped exponential backoff with full
+  jitter; after :data:`MAX_RETRIES` the segment fails with the last error.
+* :class:`~narrate.errors.ThrottleBusyError`: back to the backlog without counting a
+  retry (a long queue at the provider is not the segment's fault).
+* :class:`~narrate.errors.FatalError`: the segment fails at once with the error's message.
+* anything else is a bug: the segment fails with "internal error".
+* a message delivered more than :data:`MAX_DELIVERIES` times (each worker that took it
+  died) is a poison message: the segment fails instead of killing more workers.
 """
 
 from __future__ import annotations
 
 import logging
-import time
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Any
 
 from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
 
-from jobs import pipeline
+from jobs import dispatch, feeder, pipeline, reaper
 from jobs.app import app
 from jobs.backoff import backoff_s
-from jobs.context import context
-from narrate.errors import FatalError, NarrateError, RetryableError
+from jobs.context import Context, context
+from jobs.priority import Priority, using_priority
+from narrate.errors import FatalError, NarrateError, RetryableError, ThrottleBusyError
 
 log = logging.getLogger(__name__)
 
 MAX_RETRIES = 5
+MAX_DELIVERIES = 8
+#: a busy throttle sends the segment back for about this long
+THROTTLE_BACKOFF_S = 5.0
 
 
-@app.task(bind=True, name="narrate.synthesize_segment", max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]
-def synthesize_segment(self: Task, segment_id: int) -> str:
-    """Synthesize one segment; returns its status ("done" or "failed")."""
+@app.task(bind=True, name="narrate.synthesize_segment", acks_late=True)  # type: ignore[untyped-decorator]
+def synthesize_segment(self: Task, segment_id: int) -> dict[str, Any]:
+    """Synthesize one segment; returns its :class:`~jobs.pipeline.FollowUp` as a dict."""
     ctx = context()
+    claim = pipeline.claim_segment(
+        ctx.factory, segment_id, pipeline.clock_ms(), ctx.settings.lease_ms
+    )
+    if claim is None:
+        return asdict(pipeline.FollowUp("skipped"))
+    if claim.attempt > MAX_DELIVERIES:
+        follow = pipeline.fail_segment(
+            ctx.factory,
+            segment_id,
+            f"gave up after {claim.attempt - 1} deliveries: a worker died each time while "
+            "rendering this segment (out of memory? an engine crash?); check the worker logs",
+            pipeline.clock_ms(),
+        )
+    else:
+        follow = _render(ctx, claim)
+    _follow_up(ctx, follow, claim.priority)
+    return asdict(follow)
+
+
+def _render(ctx: Context, claim: pipeline.Claim) -> pipeline.FollowUp:
+    factory, segment_id = ctx.factory, claim.segment_id
     try:
-        return pipeline.synthesize_segment(ctx.factory, ctx.storage, ctx.engine, segment_id)
-    except RetryableError as exc:
-        retries = self.request.retries or 0
-        if retries >= MAX_RETRIES:
-            message = f"gave up after {retries + 1} attempts: {exc}"
-            pipeline.fail_segment(ctx.factory, segment_id, message)
-            return "failed"
-        countdown = backoff_s(retries)
-        log.warning("segment %s: %s; retrying in %.1f s", segment_id, exc, countdown)
-        if self.request.is_eager:  # Celery ignores countdown when running eagerly
-            time.sleep(countdown)
-        raise self.retry(exc=exc, countdown=countdown) from exc
+        with _lease(ctx, claim), using_priority(claim.priority, claim.job_id):
+            reused, billed = pipeline.render_claimed(ctx.storage, ctx.engine, claim)
+    except ThrottleBusyError as exc:
+        log.warning("segment %s: %s", segment_id, exc.message)
+        retry_at = pipeline.clock_ms() + int(backoff_s(0, base_s=THROTTLE_BACKOFF_S) * 1000)
+        return pipeline.defer_segment(factory, claim, exc.message, retry_at, count=False)
+    except (RetryableError, SoftTimeLimitExceeded) as exc:
+        reason = str(exc) or "the segment took longer than its time limit"
+        if claim.retries >= MAX_RETRIES:
+            message = f"gave up after {claim.retries + 1} attempts: {reason}"
+            return pipeline.fail_segment(factory, segment_id, message, pipeline.clock_ms())
+        delay_s = backoff_s(claim.retries)
+        log.warning("segment %s: %s; retrying in %.1f s", segment_id, reason, delay_s)
+        retry_at = pipeline.clock_ms() + int(delay_s * 1000)
+        return pipeline.defer_segment(factory, claim, reason, retry_at)
     except FatalError as exc:
-        pipeline.fail_segment(ctx.factory, segment_id, str(exc))
-        return "failed"
+        return pipeline.fail_segment(factory, segment_id, str(exc), pipeline.clock_ms())
     except Exception as exc:
         log.exception("segment %s: unexpected error", segment_id)
-        pipeline.fail_segment(
-            ctx.factory, segment_id, f"internal error ({type(exc).__name__}: {exc})"
-        )
-        return "failed"
+        message = f"internal error ({type(exc).__name__}: {exc})"
+        return pipeline.fail_segment(factory, segment_id, message, pipeline.clock_ms())
+    return pipeline.complete_segment(
+        factory, segment_id, pipeline.clock_ms(), reused=reused, billed_chars=billed
+    )
 
 
-@app.task(name="narrate.stitch_chapter")  # type: ignore[untyped-decorator]
-def stitch_chapter(chapter_id: int) -> str:
-    """Stitch one chapter whose segments are all done."""
+@contextmanager
+def _lease(ctx: Context, claim: pipeline.Claim) -> Iterator[None]:
+    """Renew the segment's lease every third of it while the block runs (a heartbeat):
+    a worker that dies stops renewing, and the reaper hands the segment to another."""
+    lease_ms = ctx.settings.lease_ms
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(lease_ms / 3000):
+            try:
+                pipeline.renew_lease(ctx.factory, claim, pipeline.clock_ms() + lease_ms)
+            except Exception as exc:  # the database is away: the lease may lapse, that is safe
+                log.warning("segment %s: could not renew its lease: %s", claim.segment_id, exc)
+
+    thread = threading.Thread(target=beat, name=f"lease-{claim.segment_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+@app.task(name="narrate.stitch_chapter", acks_late=True)  # type: ignore[untyped-decorator]
+def stitch_chapter(chapter_id: int) -> dict[str, Any]:
+    """Stitch one chapter whose segments are all final."""
     ctx = context()
     try:
-        pipeline.stitch_chapter(ctx.factory, ctx.storage, chapter_id)
+        follow = pipeline.stitch_chapter(ctx.factory, ctx.storage, chapter_id)
     except NarrateError as exc:
-        pipeline.fail_chapter(ctx.factory, chapter_id, str(exc))
-        return "failed"
+        follow = pipeline.fail_chapter(ctx.factory, chapter_id, str(exc))
     except Exception as exc:
         log.exception("chapter %s: unexpected error while stitching", chapter_id)
-        pipeline.fail_chapter(
+        follow = pipeline.fail_chapter(
             ctx.factory, chapter_id, f"internal error ({type(exc).__name__}: {exc})"
         )
-        return "failed"
-    return "done"
+    if follow.settled:
+        log.info("chapter %s: its job is now %s", chapter_id, follow.settled)
+    return asdict(follow)
+
+
+@app.task(name="narrate.feed", ignore_result=True)  # type: ignore[untyped-decorator]
+def feed() -> int:
+    """Release due segments from the database backlog to the broker (beat, every ~2 s)."""
+    ctx = context()
+    return _feed(ctx)
+
+
+@app.task(name="narrate.reap", ignore_result=True)  # type: ignore[untyped-decorator]
+def reap() -> dict[str, int]:
+    """Re-send lost or abandoned work and settle finished jobs (beat, every ~15 s)."""
+    ctx = context()
+    repairs = reaper.reap(
+        ctx.factory,
+        pipeline.clock_ms(),
+        requeue_after_ms=int(ctx.settings.requeue_after_s * 1000),
+        restitch_after_ms=int(ctx.settings.restitch_after_s * 1000),
+    )
+    if repairs.segments or repairs.stitches or repairs.settled:
+        log.warning(
+            "reaper: re-sent %d segment(s) and %d stitch(es); settled %s",
+            len(repairs.segments),
+            len(repairs.stitches),
+            ", ".join(repairs.settled) or "no job",
+        )
+    dispatch.send_segments(repairs.segments)
+    dispatch.send_stitches(repairs.stitches)
+    return {"segments": len(repairs.segments), "stitches": len(repairs.stitches), "fed": _feed(ctx)}
+
+
+def _feed(ctx: Context) -> int:
+    releases = feeder.feed(
+        ctx.factory,
+        pipeline.clock_ms(),
+        max_inflight=ctx.settings.max_inflight,
+        job_inflight=ctx.settings.job_inflight,
+    )
+    return dispatch.send_segments(releases)
+
+
+def _follow_up(ctx: Context, follow: pipeline.FollowUp, priority: Priority) -> None:
+    """Distributed mode: send the stitches this step claimed, then release more segments."""
+    if not ctx.distributed:
+        return  # the embedded executor does its own fan-in from the returned follow-up
+    dispatch.send_stitches((chapter_id, priority) for chapter_id in follow.stitch)
+    _feed(ctx)

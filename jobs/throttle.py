@@ -21,7 +21,8 @@ import random
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,126 @@ def decide(
     if len(kept) < limit.requests:
         return [*kept, now], 0.0
     return kept, max(sorted(kept)[-limit.requests] + limit.span_s - now, 0.001)
+
+
+# --- the shared throttle's decision ----------------------------------------------------
+# A pure reference model of the Lua script in jobs/throttle_redis.py, step for step, in
+# integer milliseconds of the Redis server's clock. The tests replay the script's own
+# calls through it and demand identical answers, and check its properties with Hypothesis.
+
+#: a priority class outweighs any enqueue time (ms since 1970 stay below 1e13 until 2286),
+#: so ``class * weight + enqueue ms`` orders by class, then first come first served (and
+#: stays an exact integer in the doubles of Lua and of ZSET scores)
+PRIORITY_WEIGHT_MS = 10**13
+MAX_PAUSE_MS = int(MAX_PAUSE_S * 1000)
+
+
+class Verdict(IntEnum):
+    """Why a ticket got (or did not get) a permit."""
+
+    GRANTED = 0
+    #: the provider answered "throttled": everyone waits until ``blocked_until``
+    PAUSED = 1
+    #: ``requests`` grants already lie in the last ``window + margin``
+    FULL = 2
+    #: a permit is free, but tickets ranked ahead take it first
+    QUEUED = 3
+
+
+@dataclass(frozen=True)
+class Room:
+    """One account's shared state: the grant log and the waiting room (server ms)."""
+
+    #: ticket -> grant time
+    grants: Mapping[str, int] = field(default_factory=dict)
+    #: ticket -> :func:`wait_score`
+    waiting: Mapping[str, int] = field(default_factory=dict)
+    #: ticket -> lease expiry; a ticket whose lease ran out is dropped from the room
+    leases: Mapping[str, int] = field(default_factory=dict)
+    blocked_until_ms: int = 0
+
+
+def wait_score(priority: int, enqueued_ms: int) -> int:
+    """A ticket's place in the waiting room: class first, then first-enqueue time."""
+    return priority * PRIORITY_WEIGHT_MS + enqueued_ms
+
+
+def rank_in(waiting: Mapping[str, int], ticket: str) -> int:
+    """0-based rank of ``ticket`` by (score, ticket id), the order of a Redis ZSET."""
+    mine = (waiting[ticket], ticket)
+    return sum(1 for other, score in waiting.items() if (score, other) < mine)
+
+
+def enter(room: Room, ticket: str, priority: int, now_ms: int, lease_ms: int) -> Room:
+    """Drop expired leases, then add or refresh ``ticket`` keeping its first-enqueue time."""
+    expired = {t for t, expiry in room.leases.items() if expiry <= now_ms}
+    leases = {t: expiry for t, expiry in room.leases.items() if t not in expired}
+    waiting = {t: score for t, score in room.waiting.items() if t not in expired}
+    waiting.setdefault(ticket, wait_score(priority, now_ms))
+    leases[ticket] = now_ms + lease_ms
+    return replace(room, waiting=waiting, leases=leases)
+
+
+def next_turn_ms(
+    grants: Mapping[str, int], rank: int, now_ms: int, limit: RateLimit, poll_ms: int
+) -> int:
+    """A lower bound on the ms until the ticket at ``rank`` can have a permit.
+
+    The tickets ranked ahead take permits first, so ``count + rank - requests + 1`` of the
+    logged grants must leave the span; when even all of them leaving is not enough, a
+    short poll. Why exact: the head of the line wakes right when its permit frees, so
+    polling costs no throughput.
+    """
+    stamps = sorted(grants.values())
+    index = len(stamps) - limit.requests + rank
+    if index >= len(stamps):
+        return poll_ms
+    return max(stamps[index] + limit.window_ms + limit.margin_ms - now_ms, 1)
+
+
+def admit(
+    room: Room,
+    ticket: str,
+    priority: int,
+    now_ms: int,
+    limit: RateLimit,
+    *,
+    lease_ms: int,
+    poll_ms: int,
+) -> tuple[Room, Verdict, int]:
+    """One poll of ``ticket``: ``(new room, verdict, ms to wait)``; the wait is 0 iff granted.
+
+    Grants obey "at most ``requests`` per ``window + margin``". Only the tickets ranked
+    first may take the free permits, so a later or lower-class ticket never takes a
+    permit that an earlier or more urgent one still waits for.
+    """
+    room = enter(room, ticket, priority, now_ms, lease_ms)
+    span_ms = limit.window_ms + limit.margin_ms
+    grants = {t: at for t, at in room.grants.items() if at > now_ms - span_ms}
+    room = replace(room, grants=grants)
+    if room.blocked_until_ms > now_ms:
+        return room, Verdict.PAUSED, min(room.blocked_until_ms - now_ms, MAX_PAUSE_MS)
+    free = limit.requests - len(grants)
+    rank = rank_in(room.waiting, ticket)
+    if rank < free:
+        return forget(replace(room, grants={**grants, ticket: now_ms}), ticket), Verdict.GRANTED, 0
+    verdict = Verdict.FULL if free <= 0 else Verdict.QUEUED
+    return room, verdict, next_turn_ms(grants, rank, now_ms, limit, poll_ms)
+
+
+def forget(room: Room, ticket: str) -> Room:
+    """Take ``ticket`` out of the waiting room (never out of the grant log)."""
+    waiting = {t: s for t, s in room.waiting.items() if t != ticket}
+    leases = {t: e for t, e in room.leases.items() if t != ticket}
+    return replace(room, waiting=waiting, leases=leases)
+
+
+def penalize(room: Room, pause_ms: int, now_ms: int) -> Room:
+    """Hold every request until ``now + pause`` (capped); a pause is never shortened."""
+    until_ms = now_ms + min(pause_ms, MAX_PAUSE_MS)
+    if until_ms <= max(room.blocked_until_ms, now_ms):
+        return room
+    return replace(room, blocked_until_ms=until_ms)
 
 
 class FileThrottle:

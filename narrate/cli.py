@@ -149,26 +149,26 @@ def render(
     as_json: bool,
 ) -> None:
     """Render INPUT into one audio file per chapter, with captions, in --out."""
-    from jobs.render import RenderRequest
     from jobs.render import render as run_render
     from narrate.progress import ProgressPrinter
     from narrate.settings import Settings
-    from renderer.stitch import AudioFormat
 
-    request = RenderRequest(
+    request = render_request(
         input_path=input_path,
         engine=engine,
-        voice=voice,
-        rate=rate,
-        pitch=pitch,
-        volume=volume,
-        model=model,
-        engine_options=_parse_options(engine_options),
-        audio=AudioFormat(audio_format, sample_rate_hz, bitrate_kbps),
         chapters=chapters,
         include_matter=include_matter,
         lexicon=lexicon,
         latex=latex,
+        voice=voice,
+        model=model,
+        engine_options=engine_options,
+        audio_format=audio_format,
+        sample_rate_hz=sample_rate_hz,
+        bitrate_kbps=bitrate_kbps,
+        rate=rate,
+        pitch=pitch,
+        volume=volume,
     )
     settings = Settings.from_env()
     printer = ProgressPrinter(enabled=not quiet)
@@ -353,10 +353,50 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"database at {_redact(settings.database_url)} is at revision {revision}")
 
 
-def _register_engine_commands() -> None:
-    from narrate.cli_cosyvoice import register
+def render_request(
+    *,
+    input_path: Path,
+    engine: str,
+    chapters: str | None,
+    include_matter: bool,
+    lexicon: Path | None,
+    latex: str,
+    voice: str | None,
+    model: str | None,
+    engine_options: tuple[str, ...],
+    audio_format: str,
+    sample_rate_hz: int | None,
+    bitrate_kbps: int | None,
+    rate: float,
+    pitch: float,
+    volume: float,
+) -> Any:
+    """The :class:`jobs.render.RenderRequest` of ``render``'s (and ``submit``'s) options."""
+    from jobs.render import RenderRequest
+    from renderer.stitch import AudioFormat
 
-    register(cli, voices)
+    return RenderRequest(
+        input_path=input_path,
+        engine=engine,
+        voice=voice,
+        rate=rate,
+        pitch=pitch,
+        volume=volume,
+        model=model,
+        engine_options=_parse_options(engine_options),
+        audio=AudioFormat(audio_format, sample_rate_hz, bitrate_kbps),
+        chapters=chapters,
+        include_matter=include_matter,
+        lexicon=lexicon,
+        latex=latex,
+    )
+
+
+def _register_engine_commands() -> None:
+    from narrate import cli_cosyvoice, cli_jobs
+
+    cli_cosyvoice.register(cli, voices)
+    cli_jobs.register(cli, render)
 
 
 _register_engine_commands()

@@ -95,6 +95,17 @@ class EngineUnavailableError(RetryableError):
     """The engine could not be reached or timed out."""
 
 
+# --- provider throttle ------------------------------------------------------------
+
+
+class ThrottleBusyError(RetryableError):
+    """No permit to call the provider came within the throttle's longest wait."""
+
+
+class ThrottleUnavailableError(RetryableError):
+    """The shared throttle (Redis) cannot be reached: no provider request is sent."""
+
+
 # --- audio / jobs -----------------------------------------------------------------
 
 

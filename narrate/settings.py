@@ -7,7 +7,19 @@
 * ``NARRATE_STORAGE_DIR``: segment and chapter audio (default ``$NARRATE_HOME/storage``);
   workers on several machines must share it.
 * ``NARRATE_BROKER_URL``: the Celery broker (Redis) for distributed mode.
+* ``NARRATE_THROTTLE_URL``: the Redis of the provider throttle (default: the broker's).
 * ``NARRATE_WORKERS``: processes the embedded mode renders on (default: CPU cores).
+
+Distributed-mode tuning (seconds unless named otherwise):
+
+* ``NARRATE_LEASE_S`` (60): how long a worker holds a segment without renewing its lease
+  (it renews every third of it); a dead worker's segment is re-queued after this.
+* ``NARRATE_REQUEUE_AFTER_S`` (120): a queued segment not started by then is sent again
+  (its message was lost, e.g. a broker restart without persistence).
+* ``NARRATE_RESTITCH_AFTER_S`` (600): a claimed stitch not finished by then is sent again.
+* ``NARRATE_MAX_INFLIGHT`` (32): segments queued or running at once, all jobs together;
+  ``NARRATE_JOB_INFLIGHT`` (same): at once for one job.
+* ``NARRATE_FEED_INTERVAL_S`` (2) and ``NARRATE_REAP_INTERVAL_S`` (15): beat's periods.
 """
 
 from __future__ import annotations
@@ -26,6 +38,18 @@ class Settings:
     storage_dir: Path
     broker_url: str | None
     workers: int
+    throttle_url: str | None = None
+    lease_s: float = 60.0
+    requeue_after_s: float = 120.0
+    restitch_after_s: float = 600.0
+    max_inflight: int = 32
+    job_inflight: int = 32
+    feed_interval_s: float = 2.0
+    reap_interval_s: float = 15.0
+
+    @property
+    def lease_ms(self) -> int:
+        return int(self.lease_s * 1000)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -33,22 +57,39 @@ class Settings:
         home = _home(env)
         database_url = env.get("NARRATE_DATABASE_URL") or f"sqlite:///{home / 'narrate.db'}"
         storage_dir = Path(env.get("NARRATE_STORAGE_DIR") or home / "storage").expanduser()
-        workers_text = env.get("NARRATE_WORKERS") or str(os.cpu_count() or 1)
-        try:
-            workers = int(workers_text)
-        except ValueError:
-            workers = 0
-        if workers < 1:
-            raise ConfigurationError(
-                f"NARRATE_WORKERS must be a positive whole number, not {workers_text!r}",
-                hint="unset it to use one process per CPU core",
-            )
+        broker_url = env.get("NARRATE_BROKER_URL") or None
+        max_inflight = int(_number(env, "NARRATE_MAX_INFLIGHT", 32, whole=True))
         return cls(
             database_url=database_url,
             storage_dir=storage_dir,
-            broker_url=env.get("NARRATE_BROKER_URL") or None,
-            workers=workers,
+            broker_url=broker_url,
+            workers=int(_number(env, "NARRATE_WORKERS", os.cpu_count() or 1, whole=True)),
+            throttle_url=env.get("NARRATE_THROTTLE_URL") or broker_url,
+            lease_s=_number(env, "NARRATE_LEASE_S", 60),
+            requeue_after_s=_number(env, "NARRATE_REQUEUE_AFTER_S", 120),
+            restitch_after_s=_number(env, "NARRATE_RESTITCH_AFTER_S", 600),
+            max_inflight=max_inflight,
+            job_inflight=int(_number(env, "NARRATE_JOB_INFLIGHT", max_inflight, whole=True)),
+            feed_interval_s=_number(env, "NARRATE_FEED_INTERVAL_S", 2),
+            reap_interval_s=_number(env, "NARRATE_REAP_INTERVAL_S", 15),
         )
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, whole: bool = False) -> float:
+    text = env.get(name)
+    if not text:
+        return default
+    try:
+        value = int(text) if whole else float(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        kind = "whole number" if whole else "number"
+        raise ConfigurationError(
+            f"{name} must be a positive {kind}, not {text!r}",
+            hint=f"unset it for the default ({default:g})",
+        )
+    return value
 
 
 def _home(env: Mapping[str, str]) -> Path:

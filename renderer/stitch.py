@@ -81,10 +81,15 @@ class AudioFormat:
 
 @dataclass(frozen=True)
 class StitchPart:
-    """One segment's audio (a mono 16-bit WAV file) and the silence to put after it."""
+    """One segment's audio (a mono 16-bit WAV file) and the silence to put after it.
 
-    wav_path: Path
+    A part without a WAV (``wav_path=None``) is a gap: ``gap_ms`` of silence standing in
+    for a segment that could not be rendered (a partial stitch).
+    """
+
+    wav_path: Path | None
     pause_after_ms: int
+    gap_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -105,19 +110,18 @@ class Timeline:
 
 def plan_timeline(parts: Sequence[StitchPart]) -> Timeline:
     """Lay the parts end to end with their pauses (reads only the WAV headers)."""
-    if not parts:
+    infos = [wav_info(part.wav_path) if part.wav_path else None for part in parts]
+    rates = {info[0] for info in infos if info is not None}
+    if not rates:
         raise AudioToolError("nothing to stitch: the chapter has no audio segments")
-    rate = 0
+    if len(rates) > 1:
+        raise AudioToolError(f"segment audio has mixed sample rates ({sorted(rates)} Hz)")
+    rate = rates.pop()
     starts: list[int] = []
     position = 0
-    for part in parts:
-        part_rate, frames = wav_info(part.wav_path)
-        if rate and part_rate != rate:
-            raise AudioToolError(
-                f"segment audio has mixed sample rates ({rate} and {part_rate} Hz)"
-            )
-        rate = part_rate
+    for part, info in zip(parts, infos, strict=True):
         starts.append(position)
+        frames = info[1] if info is not None else _pause_frames(part.gap_ms, rate)
         position += frames + _pause_frames(part.pause_after_ms, rate)
     return Timeline(rate, tuple(starts), position)
 
@@ -153,14 +157,21 @@ def _encode(parts: Sequence[StitchPart], rate: int, tmp: Path, fmt: AudioFormat)
 
 def _feed(parts: Sequence[StitchPart], rate: int, sink: IO[bytes]) -> None:
     for part in parts:
-        with wave.open(str(part.wav_path), "rb") as wav:
-            while chunk := wav.readframes(CHUNK_FRAMES):
-                sink.write(chunk)
-        silence = _pause_frames(part.pause_after_ms, rate) * SAMPLE_WIDTH_BYTES
-        while silence > 0:
-            step = min(silence, CHUNK_FRAMES * SAMPLE_WIDTH_BYTES)
-            sink.write(bytes(step))
-            silence -= step
+        if part.wav_path is None:
+            _silence(part.gap_ms, rate, sink)
+        else:
+            with wave.open(str(part.wav_path), "rb") as wav:
+                while chunk := wav.readframes(CHUNK_FRAMES):
+                    sink.write(chunk)
+        _silence(part.pause_after_ms, rate, sink)
+
+
+def _silence(duration_ms: int, rate: int, sink: IO[bytes]) -> None:
+    remaining = _pause_frames(duration_ms, rate) * SAMPLE_WIDTH_BYTES
+    while remaining > 0:
+        step = min(remaining, CHUNK_FRAMES * SAMPLE_WIDTH_BYTES)
+        sink.write(bytes(step))
+        remaining -= step
 
 
 def _pause_frames(pause_ms: int, rate: int) -> int:

@@ -8,15 +8,24 @@ silences, so word times are known exactly.
 Fault injection, for tests of failure handling: a segment whose text contains
 ``STUB-FATAL`` fails with a fatal error; one containing ``STUB-TRANSIENT`` fails with a
 retryable error on its first ``STUB_TRANSIENT_FAILURES`` attempts in a process.
+
+Option ``latency_ms`` (``--option latency_ms=800``) makes each request take that long,
+like a remote provider, so tests can kill workers in the middle of a segment.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from array import array
 from collections import Counter
 
-from narrate.errors import EngineUnavailableError, SynthesisFailedError, VoiceNotFoundError
+from narrate.errors import (
+    EngineUnavailableError,
+    SynthesisFailedError,
+    UsageError,
+    VoiceNotFoundError,
+)
 from renderer.engine import SynthesisRequest, SynthesisResult, Voice, WordMark, validate_prosody
 from renderer.timing import tokenize
 from ssml.build import text_content
@@ -43,6 +52,7 @@ class StubEngine:
             raise VoiceNotFoundError(
                 f"the stub engine has no voice {request.voice!r}", hint="its only voice is 'stub'"
             )
+        _latency_s(request)
 
     def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
         self.check(request)
@@ -53,6 +63,7 @@ class StubEngine:
             _attempts[text] += 1
             if _attempts[text] <= STUB_TRANSIENT_FAILURES:
                 raise EngineUnavailableError("stub engine: transient fault requested")
+        time.sleep(_latency_s(request))
         samples = array("h")
         marks = []
         for start, end in tokenize(text):
@@ -69,3 +80,15 @@ def _tone(length_ms: int, frequency_hz: float, volume: float) -> array[int]:
     amplitude = min(32767.0, 8000 * volume)
     step = 2 * math.pi * frequency_hz / SAMPLE_RATE_HZ
     return array("h", (int(amplitude * math.sin(step * i)) for i in range(count)))
+
+
+def _latency_s(request: SynthesisRequest) -> float:
+    for name, value in request.options:
+        if name != "latency_ms":
+            raise UsageError(f"the stub engine has no option {name!r}", hint="it takes latency_ms")
+        if not value.isdigit() or int(value) > 60_000:
+            raise UsageError(
+                f"latency_ms={value!r} is not a whole number of milliseconds up to 60000"
+            )
+        return int(value) / 1000
+    return 0.0

@@ -1,0 +1,216 @@
+"""What users ask of jobs in the distributed mode: their status, a list, cancel, retry.
+
+Pure database work; sending the follow-up messages is the caller's (:mod:`jobs.submit`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from jobs.db import transaction
+from jobs.models import (
+    JOB_FINAL,
+    Chapter,
+    ChapterStatus,
+    Job,
+    JobStatus,
+    Segment,
+    SegmentStatus,
+)
+from jobs.pipeline import Factory
+from jobs.priority import Priority
+from jobs.render import failures
+from narrate.errors import JobNotFoundError, UsageError
+
+
+def _job(session: Any, job_id: str) -> Job:
+    job: Job | None = session.get(Job, job_id)
+    if job is None:
+        raise JobNotFoundError(
+            f"no job {job_id!r} in this database",
+            hint="`narrate jobs` lists them; check NARRATE_DATABASE_URL",
+        )
+    return job
+
+
+def job_status(factory: Factory, job_id: str, now_ms: int) -> dict[str, Any]:
+    """Per-chapter progress, segment counts, every failure with its reason, and an ETA."""
+    with transaction(factory) as session:
+        job = _job(session, job_id)
+        counts: dict[str, int] = {
+            str(status): n
+            for status, n in session.execute(
+                select(Segment.status, func.count())
+                .where(Segment.job_id == job_id)
+                .group_by(Segment.status)
+            ).all()
+        }
+        synthesized = session.scalar(
+            select(func.count())
+            .select_from(Segment)
+            .where(
+                Segment.job_id == job_id,
+                Segment.status == SegmentStatus.DONE,
+                Segment.reused.is_(False),
+            )
+        )
+        retrying = session.execute(
+            select(Chapter.index, Segment.index, Segment.error, Segment.retries)
+            .join(Chapter, Chapter.id == Segment.chapter_id)
+            .where(Segment.job_id == job_id, Segment.status == SegmentStatus.PENDING)
+            .where(Segment.retries > 0)
+            .order_by(Chapter.index, Segment.index)
+        ).all()
+        chapters = [
+            {
+                "index": c.index,
+                "title": c.title,
+                "status": c.status,
+                "segments_done": c.segments_done,
+                "segments_failed": c.segments_failed,
+                "segments_total": c.segments_total,
+                "duration_ms": c.duration_ms,
+                "gaps": c.gaps or [],
+                "error": c.error,
+            }
+            for c in job.chapters
+        ]
+        total = sum(counts.values())
+        done = counts.get(SegmentStatus.DONE, 0)
+        failed = counts.get(SegmentStatus.FAILED, 0)
+        view = {
+            "job": job.id,
+            "status": job.status,
+            "priority": Priority(job.priority).label,
+            "title": job.title,
+            "input": job.input_path,
+            "engine": job.engine,
+            "voice": job.voice,
+            "error": job.error,
+            "segments": {
+                "total": total,
+                **{str(s): counts.get(s, 0) for s in SegmentStatus},
+            },
+            "chapters": chapters,
+            "retrying": [
+                {"chapter": c, "segment": s, "retries": r, "error": e} for c, s, e, r in retrying
+            ],
+            "eta_s": _eta_s(job, total - done - failed, synthesized or 0, now_ms),
+        }
+    view["failures"] = failures(factory, job_id)
+    return view
+
+
+def _eta_s(job: Job, remaining: int, synthesized: int, now_ms: int) -> float | None:
+    """Remaining segments at the rate this job has synthesized them so far."""
+    if job.status in JOB_FINAL:
+        return 0.0
+    if not remaining:
+        return 0.0
+    if not synthesized or job.started_at_ms is None or now_ms <= job.started_at_ms:
+        return None
+    rate_per_s = synthesized / ((now_ms - job.started_at_ms) / 1000)
+    return round(remaining / rate_per_s, 1)
+
+
+def list_jobs(factory: Factory, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest jobs first, with their progress."""
+    with transaction(factory) as session:
+        jobs = session.scalars(select(Job).order_by(Job.created_at.desc()).limit(limit)).all()
+        ids = [j.id for j in jobs]
+        progress = {
+            (job_id, status): n
+            for job_id, status, n in session.execute(
+                select(Segment.job_id, Segment.status, func.count())
+                .where(Segment.job_id.in_(ids))
+                .group_by(Segment.job_id, Segment.status)
+            ).all()
+        }
+        return [
+            {
+                "job": j.id,
+                "status": j.status,
+                "priority": Priority(j.priority).label,
+                "title": j.title,
+                "created_at": j.created_at.isoformat() if j.created_at else None,
+                "segments_done": progress.get((j.id, SegmentStatus.DONE), 0),
+                "segments_failed": progress.get((j.id, SegmentStatus.FAILED), 0),
+                "segments_total": sum(n for (jid, _s), n in progress.items() if jid == j.id),
+            }
+            for j in jobs
+        ]
+
+
+def cancel_job(factory: Factory, job_id: str, now_ms: int) -> int:
+    """Cancel a job: segments not yet started are dropped (those running finish, and their
+    audio stays in storage for reuse). Returns how many segments were dropped."""
+    with transaction(factory) as session:
+        job = _job(session, job_id)
+        if job.status in JOB_FINAL:
+            raise UsageError(f"job {job_id} is already {job.status}", hint="nothing to cancel")
+        job.status = JobStatus.CANCELLED
+        job.error = "cancelled by the user"
+        job.finished_at_ms = now_ms
+        dropped = session.execute(
+            update(Segment)
+            .where(
+                Segment.job_id == job_id,
+                Segment.status.in_([SegmentStatus.PENDING, SegmentStatus.QUEUED]),
+            )
+            .values(status=SegmentStatus.CANCELLED, finished_at_ms=now_ms)
+        ).rowcount  # type: ignore[attr-defined]
+        return int(dropped)
+
+
+def retry_job(factory: Factory, job_id: str) -> int:
+    """Put a job's failed segments (and chapters that failed to stitch) back in the backlog.
+
+    Segments already done are kept. Returns how many segments go back.
+    """
+    with transaction(factory) as session:
+        job = _job(session, job_id)
+        if job.status == JobStatus.CANCELLED:
+            raise UsageError(
+                f"job {job_id} was cancelled",
+                hint="submit the document again: its finished segments are reused",
+            )
+        reset = session.execute(
+            update(Segment)
+            .where(Segment.job_id == job_id, Segment.status == SegmentStatus.FAILED)
+            .values(
+                status=SegmentStatus.PENDING,
+                attempts=0,
+                retries=0,
+                not_before_ms=0,
+                error=None,
+                finished_at_ms=None,
+                lease_until_ms=None,
+            )
+        ).rowcount  # type: ignore[attr-defined]
+        broken = session.execute(
+            update(Chapter)
+            .where(
+                Chapter.job_id == job_id,
+                (Chapter.status == ChapterStatus.FAILED)
+                | (Chapter.segments_failed > 0)
+                | Chapter.gaps.is_not(None),
+            )
+            .values(
+                status=ChapterStatus.PENDING,
+                segments_failed=0,
+                stitch_enqueued_at_ms=None,
+                gaps=None,
+                error=None,
+            )
+        ).rowcount  # type: ignore[attr-defined]
+        if not reset and not broken:
+            raise UsageError(
+                f"job {job_id} has no failed segments or chapters to retry",
+                hint=f"it is {job.status}; `narrate status {job_id}` shows its progress",
+            )
+        job.status = JobStatus.RUNNING
+        job.error = None
+        job.finished_at_ms = None
+        return int(reset)

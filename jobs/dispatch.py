@@ -1,0 +1,37 @@
+"""Sending work to the broker: segment and stitch messages on their job's priority queue.
+
+Messages carry ids only. A send that fails (broker down) is logged, not raised: the
+database already says the work is queued, and the reaper sends it again once the broker
+is back (:mod:`jobs.reaper`), so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from jobs.app import app, queue_for
+from jobs.priority import Priority
+
+log = logging.getLogger(__name__)
+
+SEGMENT_TASK = "narrate.synthesize_segment"
+STITCH_TASK = "narrate.stitch_chapter"
+
+
+def send_segments(releases: Iterable[tuple[int, Priority]]) -> int:
+    """Send one message per ``(segment id, priority)``; returns how many were sent."""
+    return sum(_send(SEGMENT_TASK, segment_id, priority) for segment_id, priority in releases)
+
+
+def send_stitches(chapters: Iterable[tuple[int, Priority]]) -> int:
+    return sum(_send(STITCH_TASK, chapter_id, priority) for chapter_id, priority in chapters)
+
+
+def _send(task: str, item_id: int, priority: Priority) -> bool:
+    try:
+        app.send_task(task, args=[item_id], queue=queue_for(priority), ignore_result=True)
+    except Exception as exc:  # kombu raises many types; the reaper re-sends
+        log.warning("could not send %s(%s) to the broker (%s); the reaper will", task, item_id, exc)
+        return False
+    return True

@@ -1,0 +1,360 @@
+"""The provider throttle shared by every process on every machine, in Redis.
+
+:class:`RedisThrottle` is the :class:`~renderer.engine.RequestGate` of the distributed
+mode: a worker asks it for a permit right before each request to a rate-limited provider
+(CosyVoice allows 3 new tasks per second per account), so all workers together stay under
+the provider's limit however many there are.
+
+Design, and why:
+
+* **A sliding log of grants, decided in one Lua script.** Each poll runs ``acquire``
+  atomically on the account's keys (:mod:`jobs.keys`), so no two workers can both take the
+  last permit. Grants obey "at most ``requests`` per ``window + margin``".
+* **The margin** covers the jitter between the grant and the request's arrival at the
+  provider (scheduling, the network): if that delay varies by less than the margin,
+  arrivals obey "at most ``requests`` per ``window``" there, which is what the provider
+  counts. A log tuned to exactly the window is violated as soon as that delay jitters.
+* **The server's clock.** Times come from Redis ``TIME`` inside the script, never from a
+  worker's clock, so clock skew between machines cannot shift the window.
+* **A waiting room with priority and leases.** Waiting tickets sit in a ZSET scored
+  ``class * 1e13 + first-enqueue ms``: an urgent ticket is served before any normal or
+  bulk one, and tickets of one class first come first served. Only the tickets ranked
+  first may take the free permits. Each waiter refreshes a lease on every poll; a waiter
+  that was killed or hangs stops refreshing, and its ticket is dropped once the lease runs
+  out, so it blocks nobody for long.
+* **Fairness between jobs of one class** is not decided here: within a class the throttle
+  is FIFO, and the feeder that releases segments from the database interleaves the jobs
+  upstream, so FIFO here serves them in turn.
+* **A provider pause.** On a "throttled" answer the engine calls :meth:`pause`; the
+  ``penalize`` script moves ``blocked_until`` forward (never backward, at most
+  ``MAX_PAUSE_S``) and every waiter holds until then.
+* **Fail closed.** If Redis cannot be reached, :meth:`permit` raises the retryable
+  :class:`~narrate.errors.ThrottleUnavailableError` and no provider request is made. After
+  ``max_wait_s`` without a permit it raises the retryable
+  :class:`~narrate.errors.ThrottleBusyError`, so a task gives its worker slot back.
+* **Nothing lingers.** Every key gets a TTL, so an idle account's keys vanish.
+
+The script's decision is modelled in pure Python by :func:`jobs.throttle.admit` (and
+:func:`~jobs.throttle.penalize`); the tests replay the script's calls through the model.
+Redis must not evict keys (``maxmemory-policy noeviction``, as a Celery broker needs
+anyway). Account ids are hashes, never credentials, so they may appear in keys and errors.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, NamedTuple
+
+import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
+
+from jobs.keys import ThrottleKeys, throttle_keys
+from jobs.priority import current_priority
+from jobs.throttle import (
+    DEFAULT_LIMITS,
+    MAX_PAUSE_MS,
+    PRIORITY_WEIGHT_MS,
+    RateLimit,
+    Verdict,
+)
+from narrate.errors import ConfigurationError, ThrottleBusyError, ThrottleUnavailableError
+
+#: TTLs outlive the last moment a key matters by this much: a key that vanished too early
+#: would forget grants (a burst), one that lingers a second costs nothing
+TTL_SLACK_MS = 1000
+#: random extra sleep per poll, so waiters told the same wait do not all poll in one ms
+JITTER_S = 0.005
+#: redis-py retries a failed command this often before the throttle reports Redis down:
+#: enough to ride out a reconnect, short enough that a task fails fast when Redis is gone
+REDIS_RETRIES = 2
+REDIS_CONNECT_TIMEOUT_S = 2.0
+REDIS_SOCKET_TIMEOUT_S = 5.0
+
+# KEYS: grants, wait, lease, blocked_until (jobs.keys.ThrottleKeys order)
+# ARGV: ticket, priority class, requests, span ms, lease ms, poll ms, max pause ms,
+#       ttl slack ms, priority weight
+# returns {wait ms (0 = granted), server now ms, verdict (jobs.throttle.Verdict)}
+ACQUIRE_LUA = """
+local grants, wait, lease, blocked = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local ticket = ARGV[1]
+local priority = tonumber(ARGV[2])
+local requests = tonumber(ARGV[3])
+local span_ms = tonumber(ARGV[4])
+local lease_ms = tonumber(ARGV[5])
+local poll_ms = tonumber(ARGV[6])
+local max_pause_ms = tonumber(ARGV[7])
+local slack_ms = tonumber(ARGV[8])
+local weight = tonumber(ARGV[9])
+
+-- Lua prints numbers with 14 digits: pass every time to Redis as an exact integer
+local function int(x) return string.format('%.0f', x) end
+
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+
+-- waiters that stopped polling block nobody once their lease ran out
+local expired = redis.call('ZRANGEBYSCORE', lease, '-inf', int(now))
+for _, gone in ipairs(expired) do
+  redis.call('ZREM', wait, gone)
+end
+redis.call('ZREMRANGEBYSCORE', lease, '-inf', int(now))
+
+-- enter or refresh; NX keeps the first enqueue time, so a class stays first come first served
+redis.call('ZADD', wait, 'NX', int(priority * weight + now), ticket)
+redis.call('ZADD', lease, int(now + lease_ms), ticket)
+redis.call('PEXPIRE', wait, int(lease_ms + slack_ms))
+redis.call('PEXPIRE', lease, int(lease_ms + slack_ms))
+
+redis.call('ZREMRANGEBYSCORE', grants, '-inf', int(now - span_ms))
+
+local blocked_until = tonumber(redis.call('GET', blocked) or '0')
+if blocked_until > now then
+  return {math.min(blocked_until - now, max_pause_ms), now, 1}
+end
+local count = redis.call('ZCARD', grants)
+local free = requests - count
+local rank = redis.call('ZRANK', wait, ticket)
+if rank < free then
+  redis.call('ZADD', grants, int(now), ticket)
+  redis.call('PEXPIRE', grants, int(span_ms + slack_ms))
+  redis.call('ZREM', wait, ticket)
+  redis.call('ZREM', lease, ticket)
+  return {0, now, 0}
+end
+local verdict = 3
+if free <= 0 then verdict = 2 end
+-- the tickets ahead take permits first: count + rank - requests + 1 grants must leave
+local index = count - requests + rank
+if index >= count then
+  return {poll_ms, now, verdict}
+end
+local leaving = redis.call('ZRANGE', grants, index, index, 'WITHSCORES')
+return {math.max(tonumber(leaving[2]) + span_ms - now, 1), now, verdict}
+"""
+
+# KEYS: blocked_until; ARGV: pause ms, max pause ms
+# returns {blocked until ms (0 = not paused), server now ms}
+PENALIZE_LUA = """
+local function int(x) return string.format('%.0f', x) end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local until_ms = now + math.min(tonumber(ARGV[1]), tonumber(ARGV[2]))
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if until_ms <= math.max(current, now) then
+  return {current, now}
+end
+redis.call('SET', KEYS[1], int(until_ms), 'PX', int(until_ms - now))
+return {until_ms, now}
+"""
+
+
+class Poll(NamedTuple):
+    """The answer to one poll of a ticket."""
+
+    verdict: Verdict
+    #: ms the script suggests waiting before the next poll (0 when granted)
+    wait_ms: int
+    #: the Redis server's clock at this poll (the grant's time when granted)
+    now_ms: int
+
+
+def sleep_s(wait_ms: int, poll_s: float, remaining_s: float) -> float:
+    """How long to sleep before the next poll.
+
+    Never longer than ``poll_s``: the lease must be refreshed, and a ticket ranked ahead
+    may leave. Never past the caller's deadline.
+    """
+    return max(min(wait_ms / 1000, poll_s, remaining_s), 0.0)
+
+
+def pause_ms_for(seconds: float) -> int:
+    """A provider's "retry after" in whole ms, at most ``MAX_PAUSE_MS`` (nonsense -> 0)."""
+    if math.isnan(seconds) or seconds <= 0:
+        return 0
+    return min(math.ceil(seconds * 1000), MAX_PAUSE_MS) if math.isfinite(seconds) else MAX_PAUSE_MS
+
+
+def busy_message(provider: str, limit: RateLimit, waited_s: float, last: Poll) -> tuple[str, str]:
+    """``(message, hint)`` of the error raised when no permit came in time."""
+    message = f"no permit to call {provider} came within {waited_s:.1f} s"
+    if last.verdict is Verdict.PAUSED:
+        hint = (
+            f"{provider} asked narrate to pause ({last.wait_ms / 1000:.0f} s left); "
+            "the segment is retried later"
+        )
+    else:
+        hint = (
+            f"many workers share {provider}'s {limit.requests} requests per "
+            f"{limit.span_s:g} s, or a provider pause just ended; the segment is retried "
+            "later (fewer synthesis workers wait less)"
+        )
+    return message, hint
+
+
+def check_timing(lease_ms: int, poll_s: float, max_wait_s: float) -> None:
+    """Refuse settings under which a live waiter would lose its place in the room."""
+    if poll_s <= 0 or max_wait_s < 0 or lease_ms < 2 * (poll_s * 1000 + 1000 * JITTER_S):
+        raise ConfigurationError(
+            f"throttle timing out of range: lease {lease_ms} ms, poll {poll_s} s, "
+            f"max wait {max_wait_s} s",
+            hint="the lease must outlast two polls, and poll_s must be positive",
+        )
+
+
+def describe(client: redis.Redis) -> str:
+    """Where ``client`` points, for error messages (never the password)."""
+    kwargs = client.connection_pool.connection_kwargs
+    if "path" in kwargs:
+        return f"unix:{kwargs['path']}"
+    return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
+
+
+class RedisThrottle:
+    """A :class:`~renderer.engine.RequestGate` shared through Redis by every worker."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        limits: Mapping[str, RateLimit] = DEFAULT_LIMITS,
+        *,
+        lease_ms: int = 10_000,
+        max_wait_s: float = 300.0,
+        poll_s: float = 0.1,
+    ) -> None:
+        check_timing(lease_ms, poll_s, max_wait_s)
+        self.client = client
+        self.limits = dict(limits)
+        self.lease_ms = lease_ms
+        self.max_wait_s = max_wait_s
+        self.poll_s = poll_s
+        self._acquire = client.register_script(ACQUIRE_LUA)
+        self._penalize = client.register_script(PENALIZE_LUA)
+
+    @classmethod
+    def from_url(cls, url: str, **kw: Any) -> RedisThrottle:
+        """A throttle on the Redis at ``url`` (e.g. ``NARRATE_BROKER_URL``).
+
+        Short timeouts and few retries: while Redis is unreachable no permit can be
+        granted, and the task should learn it in seconds, not minutes.
+        """
+        client = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
+            socket_timeout=REDIS_SOCKET_TIMEOUT_S,
+            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), REDIS_RETRIES),
+        )
+        return cls(client, **kw)
+
+    def limit_for(self, account: str) -> RateLimit | None:
+        """The limit of ``account``'s provider (the part before "/"); None = unlimited."""
+        return self.limits.get(account.split("/", 1)[0])
+
+    # --- RequestGate --------------------------------------------------------------------
+
+    @contextmanager
+    def permit(self, account: str) -> Iterator[None]:
+        """Block until one new request to ``account`` may be sent, then allow it."""
+        self.grant(account)
+        yield
+
+    def pause(self, account: str, seconds: float) -> None:
+        """Hold every request to ``account`` for ``seconds`` (never shortens a pause)."""
+        if self.limit_for(account) is not None:
+            self.penalize_once(account, pause_ms_for(seconds))
+
+    # --- the parts ----------------------------------------------------------------------
+
+    def grant(self, account: str) -> int | None:
+        """Wait for a permit; the server time of the grant in ms (None: no limit, no wait).
+
+        The priority comes from :func:`jobs.priority.current_priority`. The ticket leaves
+        the waiting room on every way out; when Redis itself failed that is impossible,
+        and its lease drops it instead.
+        """
+        limit = self.limit_for(account)
+        if limit is None:
+            return None
+        ticket = uuid.uuid4().hex
+        priority, _job = current_priority()
+        try:
+            return self._wait_for_grant(account, ticket, int(priority), limit)
+        except ThrottleUnavailableError:
+            raise
+        except BaseException:
+            self.leave(account, ticket)
+            raise
+
+    def acquire_once(self, account: str, ticket: str, priority: int) -> Poll:
+        """One atomic poll of ``ticket`` (see the module docstring); no sleeping."""
+        limit = self.limit_for(account)
+        if limit is None:
+            raise ValueError(f"{account.split('/', 1)[0]} has no rate limit")
+        keys: ThrottleKeys = throttle_keys(account)
+        args: list[str | int] = [
+            ticket,
+            priority,
+            limit.requests,
+            limit.window_ms + limit.margin_ms,
+            self.lease_ms,
+            max(round(self.poll_s * 1000), 1),
+            MAX_PAUSE_MS,
+            TTL_SLACK_MS,
+            PRIORITY_WEIGHT_MS,
+        ]
+        with self._reporting_redis_errors():
+            wait_ms, now_ms, verdict = self._acquire(keys=list(keys), args=args)
+        return Poll(Verdict(int(verdict)), int(wait_ms), int(now_ms))
+
+    def penalize_once(self, account: str, pause_ms: int) -> tuple[int, int]:
+        """Run ``penalize``: ``(blocked until ms, server now ms)``; 0 = not paused."""
+        keys = throttle_keys(account)
+        with self._reporting_redis_errors():
+            until_ms, now_ms = self._penalize(
+                keys=[keys.blocked_until], args=[pause_ms, MAX_PAUSE_MS]
+            )
+        return int(until_ms), int(now_ms)
+
+    def leave(self, account: str, ticket: str) -> None:
+        """Take ``ticket`` out of the waiting room; best effort (its lease is the backstop)."""
+        keys = throttle_keys(account)
+        try:
+            with self.client.pipeline(transaction=True) as pipe:
+                pipe.zrem(keys.wait, ticket)
+                pipe.zrem(keys.lease, ticket)
+                pipe.execute()
+        except redis.RedisError:
+            pass
+
+    def _wait_for_grant(self, account: str, ticket: str, priority: int, limit: RateLimit) -> int:
+        started = time.monotonic()
+        deadline = started + self.max_wait_s
+        while True:
+            poll = self.acquire_once(account, ticket, priority)
+            if poll.verdict is Verdict.GRANTED:
+                return poll.now_ms
+            remaining_s = deadline - time.monotonic()
+            if remaining_s <= 0:
+                provider = account.split("/", 1)[0]
+                message, hint = busy_message(provider, limit, time.monotonic() - started, poll)
+                raise ThrottleBusyError(message, hint=hint)
+            pause_s = sleep_s(poll.wait_ms, self.poll_s, remaining_s)
+            time.sleep(pause_s + random.uniform(0, JITTER_S))
+
+    @contextmanager
+    def _reporting_redis_errors(self) -> Iterator[None]:
+        """Fail closed: any Redis trouble becomes the retryable ThrottleUnavailableError."""
+        try:
+            yield
+        except redis.RedisError as exc:
+            raise ThrottleUnavailableError(
+                f"the provider throttle's Redis at {describe(self.client)} failed: "
+                f"{type(exc).__name__}: {exc}",
+                hint="check NARRATE_THROTTLE_URL (default: NARRATE_BROKER_URL) and that "
+                "Redis runs there; no provider request was sent and the segment is retried",
+            ) from None

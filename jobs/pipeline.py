@@ -527,8 +527,8 @@ def stitch_chapter(
         chapter = session.get(Chapter, chapter_id)
         if chapter is None:
             raise JobNotFoundError(f"chapter {chapter_id} does not exist")
-        if chapter.status == ChapterStatus.DONE:
-            return FollowUp(ChapterStatus.DONE)
+        if chapter.status != ChapterStatus.STITCHING:  # a stale message: done, reset, ...
+            return FollowUp("skipped")
         job = session.get_one(Job, chapter.job_id)
         fmt = audio_format_of(job)
         segments = list(chapter.segments)

@@ -8,6 +8,7 @@ its first segments to the broker. Workers on any machine do the rest.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -24,8 +25,12 @@ from jobs.render import RenderRequest, prepare
 from narrate.errors import ConfigurationError
 from narrate.settings import Settings
 
-#: beat's state (last run times of two interval tasks): nothing worth keeping
-BEAT_SCHEDULE = Path(tempfile.gettempdir()) / f"narrate-beat-{os.getuid()}.db"
+
+def beat_schedule(settings: Settings) -> Path:
+    """Beat's state file (last run times of two interval tasks: nothing worth keeping),
+    one per broker, so two setups on one machine do not share it."""
+    tag = hashlib.sha256((settings.broker_url or "").encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"narrate-beat-{os.getuid()}-{tag}.db"
 
 
 def connect(settings: Settings) -> Context:
@@ -109,7 +114,7 @@ def worker_argv(
     pool: str,
     loglevel: str,
     hostname: str | None,
-    with_beat: bool = False,
+    beat_schedule: Path | None = None,
 ) -> list[str]:
     """Arguments of the Celery worker: the control queue first, then the chosen classes
     in priority order."""
@@ -126,12 +131,13 @@ def worker_argv(
     ]
     if hostname:
         argv.append(f"--hostname={hostname}")
-    if with_beat:
-        argv += ["--beat", f"--schedule={BEAT_SCHEDULE}"]
+    if beat_schedule is not None:  # the scheduler inside this worker
+        argv += ["--beat", f"--schedule={beat_schedule}"]
     return argv
 
 
 def run_worker(settings: Settings, argv: list[str]) -> None:
+    """Run a Celery worker in this process (it forks its pool after connecting)."""
     connect(settings)
     worker_context.use_distributed_mode()
     app.worker_main(argv=argv)
@@ -139,4 +145,4 @@ def run_worker(settings: Settings, argv: list[str]) -> None:
 
 def run_beat(settings: Settings, loglevel: str) -> None:
     connect(settings)
-    app.start(argv=["beat", f"--schedule={BEAT_SCHEDULE}", f"--loglevel={loglevel}"])
+    app.start(argv=["beat", f"--schedule={beat_schedule(settings)}", f"--loglevel={loglevel}"])

@@ -13,8 +13,9 @@ Error mapping for a segment:
   retry (a long queue at the provider is not the segment's fault).
 * :class:`~narrate.errors.FatalError`: the segment fails at once with the error's message.
 * anything else is a bug: the segment fails with "internal error".
-* a message delivered more than :data:`MAX_DELIVERIES` times (each worker that took it
-  died) is a poison message: the segment fails instead of killing more workers.
+* a segment whose worker died :data:`MAX_LOST_DELIVERIES` times while rendering it (the
+  delivery counter in the database minus its retries) is a poison message: it fails
+  instead of killing more workers.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from narrate.errors import FatalError, NarrateError, RetryableError, ThrottleBus
 log = logging.getLogger(__name__)
 
 MAX_RETRIES = 5
-MAX_DELIVERIES = 8
+MAX_LOST_DELIVERIES = 5
 #: a busy throttle sends the segment back for about this long
 THROTTLE_BACKOFF_S = 5.0
 
@@ -53,12 +54,13 @@ def synthesize_segment(self: Task, segment_id: int) -> dict[str, Any]:
     )
     if claim is None:
         return asdict(pipeline.FollowUp("skipped"))
-    if claim.attempt > MAX_DELIVERIES:
+    lost = claim.attempt - 1 - claim.retries  # earlier deliveries that ended in no result
+    if lost >= MAX_LOST_DELIVERIES:
         follow = pipeline.fail_segment(
             ctx.factory,
             segment_id,
-            f"gave up after {claim.attempt - 1} deliveries: a worker died each time while "
-            "rendering this segment (out of memory? an engine crash?); check the worker logs",
+            f"gave up: a worker died {lost} times while rendering this segment (out of "
+            "memory? an engine crash?); check the worker logs, then `narrate retry` the job",
             pipeline.clock_ms(),
         )
     else:

@@ -177,7 +177,9 @@ def pause_ms_for(seconds: float) -> int:
     """A provider's "retry after" in whole ms, at most ``MAX_PAUSE_MS`` (nonsense -> 0)."""
     if math.isnan(seconds) or seconds <= 0:
         return 0
-    return min(math.ceil(seconds * 1000), MAX_PAUSE_MS) if math.isfinite(seconds) else MAX_PAUSE_MS
+    if math.isinf(seconds):
+        return MAX_PAUSE_MS
+    return min(math.ceil(seconds * 1000), MAX_PAUSE_MS)
 
 
 def busy_message(provider: str, limit: RateLimit, waited_s: float, last: Poll) -> tuple[str, str]:
@@ -190,9 +192,9 @@ def busy_message(provider: str, limit: RateLimit, waited_s: float, last: Poll) -
         )
     else:
         hint = (
-            f"many workers share {provider}'s {limit.requests} requests per "
+            f"many workers wait for {provider}'s {limit.requests} requests per "
             f"{limit.span_s:g} s, or a provider pause just ended; the segment is retried "
-            "later (fewer synthesis workers wait less)"
+            "later (if this is frequent, run fewer synthesis workers)"
         )
     return message, hint
 
@@ -238,7 +240,7 @@ class RedisThrottle:
 
     @classmethod
     def from_url(cls, url: str, **kw: Any) -> RedisThrottle:
-        """A throttle on the Redis at ``url`` (e.g. ``NARRATE_BROKER_URL``).
+        """A throttle on the Redis at ``url`` (``NARRATE_THROTTLE_URL``, else the broker's).
 
         Short timeouts and few retries: while Redis is unreachable no permit can be
         granted, and the task should learn it in seconds, not minutes.

@@ -82,13 +82,18 @@ def worker(
     """Run a Celery worker: synthesize segments, stitch chapters, feed and reap."""
     import os
 
+    # SIGTERM (a supervisor's stop) becomes Celery's cold shutdown, which honours the soft
+    # shutdown timeout and gives unfinished messages back at once instead of waiting for
+    # the running tasks (a throttled one could wait minutes); read when billiard loads
+    os.environ.setdefault("REMAP_SIGTERM", "SIGQUIT")
     from jobs.priority import Priority
-    from jobs.submit import run_worker, worker_argv
+    from jobs.submit import beat_schedule, run_worker, worker_argv
 
     classes = [Priority.parse(name) for name in queues.split(",") if name.strip()]
     settings = _settings()
     node = hostname or f"narrate@{socket.gethostname()}.{os.getpid()}"
-    argv = worker_argv(classes, concurrency or settings.workers, pool, loglevel, node, with_beat)
+    schedule = beat_schedule(settings) if with_beat else None
+    argv = worker_argv(classes, concurrency or settings.workers, pool, loglevel, node, schedule)
     run_worker(settings, argv)
 
 

@@ -53,7 +53,13 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("segments") as batch_op:
         batch_op.drop_index("ix_segments_status")
-        for name in ("finished_at_ms", "lease_until_ms", "queued_at_ms", "not_before_ms", "retries"):
+        for name in (
+            "finished_at_ms",
+            "lease_until_ms",
+            "queued_at_ms",
+            "not_before_ms",
+            "retries",
+        ):
             batch_op.drop_column(name)
     with op.batch_alter_table("chapters") as batch_op:
         for name in (

@@ -304,3 +304,33 @@ def test_a_redis_restart_mid_job_loses_nothing(cluster: Cluster, tmp_path: Path)
         cluster.stop_all()
         server.kill()
         server.wait(10)
+
+
+def test_cosyvoice_workers_share_one_rate_limit(cluster: Cluster, tmp_path: Path) -> None:
+    """Six worker slots on two workers against the CosyVoice simulator (3 tasks/s per
+    key, counted at arrival): the Redis throttle keeps every second at 3 or fewer."""
+    from renderer.cosyvoice.simulator import SimulatorConfig, SimulatorThread
+
+    simulator = SimulatorThread(SimulatorConfig(rate_limit=3, first_packet_s=0.2)).start()
+    try:
+        cluster.env.update(
+            NARRATE_COSYVOICE_URL=simulator.url,
+            DASHSCOPE_API_KEY="distributed-key",
+            NARRATE_COSYVOICE_SEGMENT_CHARS="200",
+        )
+        source = book(tmp_path, chapters=2, sentences=12)
+        cluster.start_worker("w1", 3)
+        cluster.start_worker("w2", 3)
+        cluster.start_beat()
+        job_id = cluster.submit(source, "--engine", "cosyvoice", "--format", "wav")
+        view = cluster.wait(job_id, timeout_s=240)
+        assert view["status"] == "done", view
+        stats = simulator.stats()
+        assert stats["tasks_started"] >= 20
+        assert stats["rejected_by_rate_limit"] == 0
+        assert stats["max_tasks_started_in_one_second"] <= 3
+        fetched = cluster.narrate("fetch", job_id, "--out", tmp_path / "out")
+        assert fetched.returncode == 0, fetched.stderr
+        check_output(tmp_path / "out")
+    finally:
+        simulator.stop()

@@ -15,6 +15,7 @@ from jobs.models import Base, Chapter, Job, Segment
 from jobs.pipeline import (
     Factory,
     Voicing,
+    claim_ready_chapters,
     create_job,
     finish_job,
     plan_document,
@@ -74,6 +75,7 @@ def run_all(factory: Factory, storage: Storage, job_id: str) -> str:
         chapter_ids = session.scalars(select(Chapter.id).where(Chapter.job_id == job_id)).all()
     for segment_id in segment_ids:
         synthesize_segment(factory, storage, get_engine, segment_id)
+    claim_ready_chapters(factory, job_id, 1)  # chapters fully reused at creation
     for chapter_id in chapter_ids:
         stitch_chapter(factory, storage, chapter_id)
     return finish_job(factory, job_id)

@@ -1,9 +1,11 @@
 """Distributed-mode commands: ``worker``, ``beat``, ``submit``, ``status``, ``watch``,
 ``jobs``, ``cancel``, ``retry`` and ``fetch``.
 
-They need ``NARRATE_BROKER_URL`` (Redis) and a shared ``NARRATE_DATABASE_URL``
-(PostgreSQL) and ``NARRATE_STORAGE_DIR``. Exit codes as everywhere: 0 success, 1 the job
-failed (``watch``), 2 bad usage or configuration.
+``worker``, ``beat``, ``submit`` and ``retry`` need ``NARRATE_BROKER_URL`` (Redis), and
+all of them the shared ``NARRATE_DATABASE_URL`` (PostgreSQL) and ``NARRATE_STORAGE_DIR``;
+``status``, ``watch``, ``jobs``, ``cancel`` and ``fetch`` only read and write the
+database, so they also work on the jobs of the embedded ``narrate render``. Exit codes
+as everywhere: 0 success, 1 the job failed (``watch``), 2 bad usage or configuration.
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ def _settings() -> Any:
 
 
 def _factory() -> Any:
-    from jobs.submit import connect
+    """Sessions on the configured database (no broker needed: status, jobs, cancel, ...
+    work for embedded renders too)."""
+    from narrate.cli import open_database
 
-    return connect(_settings()).factory
+    return open_database().factory
 
 
 def _now_ms() -> int:
@@ -284,9 +288,9 @@ def fetch(job_id: str, out_dir: Path) -> None:
     """Write a finished JOB's files and manifest into --out, as `render` writes them."""
     from jobs.export import export_job
     from jobs.render import check_out_dir
-    from jobs.submit import connect
+    from narrate.cli import open_database
 
-    ctx = connect(_settings())
+    ctx = open_database()
     check_out_dir(out_dir)
     export_job(ctx.factory, ctx.storage, job_id, out_dir)
     click.echo(f"job {job_id}: wrote {out_dir / 'manifest.json'}")

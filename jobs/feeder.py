@@ -89,8 +89,12 @@ def feed(
 
 
 def _lock(session: Session) -> bool:
+    """One feeder at a time: PostgreSQL's advisory lock (taken or skipped); on SQLite a
+    no-op write takes the database's write lock before anything is read (the driver
+    opens a transaction only at the first write, so reads would otherwise race)."""
     if session.get_bind().dialect.name != "postgresql":
-        return True  # SQLite serialises writers anyway
+        session.execute(update(Segment).where(Segment.id < 0).values(status=Segment.status))
+        return True
     return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": _LOCK_ID}))
 
 
@@ -136,10 +140,12 @@ def _take(session: Session, job_id: str, count: int, now_ms: int) -> list[int]:
             .with_for_update(skip_locked=True)
         )
     )
-    if ids:
-        session.execute(
-            update(Segment)
-            .where(Segment.id.in_(ids), Segment.status == SegmentStatus.PENDING)
-            .values(status=SegmentStatus.QUEUED, queued_at_ms=now_ms)
-        )
-    return ids
+    if not ids:
+        return []
+    taken = session.scalars(
+        update(Segment)
+        .where(Segment.id.in_(ids), Segment.status == SegmentStatus.PENDING)
+        .values(status=SegmentStatus.QUEUED, queued_at_ms=now_ms)
+        .returning(Segment.id)
+    )
+    return sorted(taken)

@@ -272,6 +272,8 @@ def claim_segment(factory: Factory, segment_id: int, now_ms: int, lease_ms: int)
                     & (Segment.not_before_ms <= now_ms)
                 )
                 | ((Segment.status == SegmentStatus.RUNNING) & (Segment.lease_until_ms < now_ms)),
+                # a job cancelled while this segment ran: its worker died, let it rest
+                Segment.job_id.not_in(select(Job.id).where(Job.status == JobStatus.CANCELLED)),
             )
             .values(
                 status=SegmentStatus.RUNNING,
@@ -390,7 +392,7 @@ def defer_segment(
     ``count=False`` for waits that are not the segment's fault (a busy throttle).
     """
     with transaction(factory) as session:
-        session.execute(
+        deferred = session.execute(
             update(Segment)
             .where(
                 Segment.id == claim.segment_id,
@@ -405,7 +407,9 @@ def defer_segment(
                 lease_until_ms=None,
                 error=f"retrying: {message}",
             )
-        )
+        ).rowcount  # type: ignore[attr-defined]
+    if not deferred:  # another execution holds it now
+        return FollowUp("skipped")
     return FollowUp(SegmentStatus.PENDING, retry_at_ms=retry_at_ms)
 
 

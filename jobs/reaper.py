@@ -46,7 +46,7 @@ def reap(
         rows = session.execute(
             select(Segment.id, Job.priority)
             .join(Job, Job.id == Segment.job_id)
-            .where(stale)
+            .where(stale, Job.status.not_in(list(JOB_FINAL)))
             .with_for_update(of=Segment, skip_locked=True)
         ).all()
         if rows:

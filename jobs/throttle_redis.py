@@ -21,7 +21,9 @@ Design, and why:
   bulk one, and tickets of one class first come first served. Only the tickets ranked
   first may take the free permits. Each waiter refreshes a lease on every poll; a waiter
   that was killed or hangs stops refreshing, and its ticket is dropped once the lease runs
-  out, so it blocks nobody for long.
+  out, so it blocks nobody for long. A refused poll is told the earliest moment its turn
+  can come, so the head of the line wakes right when its permit frees (no throughput
+  lost to polling) and the others poll every ``poll_s``, which refreshes their leases.
 * **Fairness between jobs of one class** is not decided here: within a class the throttle
   is FIFO, and the feeder that releases segments from the database interleaves the jobs
   upstream, so FIFO here serves them in turn.
@@ -47,7 +49,7 @@ import random
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, NamedTuple
 
 import redis
@@ -325,13 +327,10 @@ class RedisThrottle:
     def leave(self, account: str, ticket: str) -> None:
         """Take ``ticket`` out of the waiting room; best effort (its lease is the backstop)."""
         keys = throttle_keys(account)
-        try:
-            with self.client.pipeline(transaction=True) as pipe:
-                pipe.zrem(keys.wait, ticket)
-                pipe.zrem(keys.lease, ticket)
-                pipe.execute()
-        except redis.RedisError:
-            pass
+        with suppress(redis.RedisError), self.client.pipeline() as pipe:
+            pipe.zrem(keys.wait, ticket)
+            pipe.zrem(keys.lease, ticket)
+            pipe.execute()
 
     def _wait_for_grant(self, account: str, ticket: str, priority: int, limit: RateLimit) -> int:
         started = time.monotonic()

@@ -83,3 +83,38 @@ def test_failed_encode_leaves_no_output(parts: list[StitchPart], tmp_path: Path)
 def test_bad_formats_are_usage_errors(kwargs: dict[str, object]) -> None:
     with pytest.raises(UsageError):
         AudioFormat(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("container", ["wav", "mp3"])
+def test_gap_parts_become_silence_of_their_length_in_their_place(
+    parts: list[StitchPart], tmp_path: Path, container: str
+) -> None:
+    # a partial chapter: a gap first, then 1 s of speech (+250 ms), a gap, 2 s of speech
+    with_gaps = [
+        StitchPart(None, 100, 400),
+        parts[0],
+        StitchPart(None, 250, 600),
+        parts[2],
+    ]
+    out = tmp_path / f"chapter.{container}"
+    timeline = stitch(with_gaps, out, AudioFormat(container))
+    assert [round(s / RATE, 3) for s in timeline.part_starts] == [0, 0.5, 1.75, 2.6]
+    assert abs(timeline.duration_ms - (400 + 100 + 1000 + 250 + 600 + 250 + 2000)) <= 1
+    assert abs(decoded_duration_ms(out) - timeline.duration_ms) <= 5
+    if container != "wav":
+        return
+    pcm = decode_pcm(out, RATE)
+    samples = struct.unpack(f"<{len(pcm) // 2}h", pcm)
+
+    def loudest(start_s: float, end_s: float) -> int:
+        return int(max(abs(s) for s in samples[int(start_s * RATE) : int(end_s * RATE)]))
+
+    assert loudest(0, 0.49) == 0  # the leading gap and its pause
+    assert loudest(0.52, 1.48) > 8000
+    assert loudest(1.51, 2.59) == 0  # pause, gap, pause
+    assert loudest(2.62, 4.58) > 8000
+
+
+def test_a_chapter_of_gaps_only_cannot_be_stitched(tmp_path: Path) -> None:
+    with pytest.raises(AudioToolError, match="nothing to stitch"):
+        stitch([StitchPart(None, 0, 500)], tmp_path / "x.wav", AudioFormat("wav"))

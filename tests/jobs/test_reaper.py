@@ -1,0 +1,243 @@
+"""The reaper: lost or abandoned work is found in the database and sent again, finished jobs
+are settled (SQLite and PostgreSQL, explicit clocks)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from jobs.control import cancel_job
+from jobs.db import make_engine, session_factory, transaction
+from jobs.feeder import feed
+from jobs.models import Base, Chapter, Job, Segment
+from jobs.pipeline import (
+    Factory,
+    PlannedChapter,
+    Voicing,
+    claim_segment,
+    complete_segment,
+    create_job,
+    segment_hash,
+)
+from jobs.priority import Priority
+from jobs.reaper import Repairs, reap
+from jobs.storage import Storage
+from renderer.stitch import AudioFormat
+from ssml.document import Document
+from ssml.segment import Segment as PlannedSegment
+
+STUB = Voicing("stub", "stub")
+REQUEUE_AFTER_MS = 10_000
+RESTITCH_AFTER_MS = 60_000
+
+
+@pytest.fixture
+def factory(database_url: str) -> Iterator[Factory]:
+    engine = make_engine(database_url)
+    Base.metadata.create_all(engine)  # what the migrations make (tests/jobs/test_pipeline.py)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Storage:
+    return Storage(tmp_path / "storage")
+
+
+def plan(chapters: Sequence[int], tag: str = "") -> list[PlannedChapter]:
+    """``chapters[i]`` one-word segments in chapter ``i + 1``."""
+    return [
+        PlannedChapter(
+            number,
+            f"Chapter {number}",
+            "word",
+            tuple(
+                PlannedSegment(i, "word", 0, 4, f"<speak>word {tag}{number}x{i}</speak>", 0)
+                for i in range(count)
+            ),
+        )
+        for number, count in enumerate(chapters, start=1)
+    ]
+
+
+def make_job(
+    factory: Factory,
+    storage: Storage,
+    tmp_path: Path,
+    chapters: Sequence[int],
+    priority: Priority = Priority.NORMAL,
+    tag: str = "",
+) -> str:
+    source = tmp_path / "doc.md"
+    source.write_text("# doc\n")
+    return create_job(
+        factory,
+        storage,
+        input_path=source,
+        document=Document(chapters=(), format="markdown"),
+        plan=plan(chapters, tag),
+        voicing=STUB,
+        audio=AudioFormat("wav"),
+        priority=priority,
+    ).job_id
+
+
+def segment_ids(factory: Factory, job_id: str) -> list[int]:
+    with transaction(factory) as session:
+        return list(
+            session.scalars(
+                select(Segment.id)
+                .join(Chapter, Chapter.id == Segment.chapter_id)
+                .where(Segment.job_id == job_id)
+                .order_by(Chapter.index, Segment.index)
+            )
+        )
+
+
+def chapter_ids(factory: Factory, job_id: str) -> list[int]:
+    with transaction(factory) as session:
+        return list(
+            session.scalars(
+                select(Chapter.id).where(Chapter.job_id == job_id).order_by(Chapter.index)
+            )
+        )
+
+
+def segment(factory: Factory, segment_id: int) -> Segment:
+    with transaction(factory) as session:
+        return session.get_one(Segment, segment_id)
+
+
+def chapter(factory: Factory, chapter_id: int) -> Chapter:
+    with transaction(factory) as session:
+        return session.get_one(Chapter, chapter_id)
+
+
+def job(factory: Factory, job_id: str) -> Job:
+    with transaction(factory) as session:
+        return session.get_one(Job, job_id)
+
+
+def reap_at(factory: Factory, now_ms: int) -> Repairs:
+    return reap(
+        factory, now_ms, requeue_after_ms=REQUEUE_AFTER_MS, restitch_after_ms=RESTITCH_AFTER_MS
+    )
+
+
+def test_a_running_segment_whose_lease_lapsed_is_queued_and_sent_again(
+    factory: Factory, storage: Storage, tmp_path: Path
+) -> None:
+    job_id = make_job(factory, storage, tmp_path, [3], Priority.URGENT)
+    dead, alive, waiting = segment_ids(factory, job_id)
+    assert reap_at(factory, 500) == Repairs()  # nothing to repair
+    assert claim_segment(factory, dead, 1_000, 500) is not None  # its worker dies
+    assert claim_segment(factory, alive, 1_800, 500) is not None  # lease until 2_300
+    repairs = reap_at(factory, 2_000)
+    assert repairs == Repairs(segments=[(dead, Priority.URGENT)])
+    requeued = segment(factory, dead)
+    assert (requeued.status, requeued.queued_at_ms, requeued.attempts) == ("queued", 2_000, 1)
+    assert segment(factory, alive).status == "running"
+    assert segment(factory, waiting).status == "pending"  # the feeder's, not the reaper's
+    # the message sent again is claimed by a new worker; the old copy finds it taken
+    again = claim_segment(factory, dead, 2_050, 500)
+    assert again is not None and again.attempt == 2
+    assert claim_segment(factory, dead, 2_060, 500) is None
+    assert reap_at(factory, 2_100).segments == []
+
+
+def test_a_segment_queued_too_long_is_sent_again_and_young_ones_are_left(
+    factory: Factory, storage: Storage, tmp_path: Path
+) -> None:
+    job_id = make_job(factory, storage, tmp_path, [3])
+    old_a, old_b, young = segment_ids(factory, job_id)
+    assert len(feed(factory, 1_000, max_inflight=2, job_inflight=10)) == 2
+    assert len(feed(factory, 8_000, max_inflight=10, job_inflight=10)) == 1
+    assert reap_at(factory, 11_000).segments == []  # queued at 1_000: exactly 10 s, not more
+    repairs = reap_at(factory, 12_000)
+    assert sorted(repairs.segments) == [(old_a, Priority.NORMAL), (old_b, Priority.NORMAL)]
+    assert [segment(factory, s).queued_at_ms for s in (old_a, old_b, young)] == [
+        12_000,
+        12_000,
+        8_000,
+    ]
+    assert all(segment(factory, s).status == "queued" for s in (old_a, old_b, young))
+    assert reap_at(factory, 12_500).segments == []  # the new queued time counts from now
+    assert reap_at(factory, 18_001).segments == [(young, Priority.NORMAL)]
+
+
+def test_a_stitch_claimed_long_ago_is_sent_again(
+    factory: Factory, storage: Storage, tmp_path: Path
+) -> None:
+    job_id = make_job(factory, storage, tmp_path, [1, 1], Priority.BULK)
+    first, second = segment_ids(factory, job_id)
+    first_chapter, second_chapter = chapter_ids(factory, job_id)
+    complete_segment(factory, first, 1_000, reused=False, billed_chars=None)
+    complete_segment(factory, second, 50_000, reused=False, billed_chars=None)
+    assert reap_at(factory, 61_000) == Repairs()  # claimed exactly 60 s ago: not yet
+    repairs = reap_at(factory, 61_001)
+    assert repairs.stitches == [(first_chapter, Priority.BULK)]
+    assert chapter(factory, first_chapter).stitch_enqueued_at_ms == 61_001
+    assert chapter(factory, second_chapter).stitch_enqueued_at_ms == 50_000
+    assert chapter(factory, first_chapter).status == "stitching"
+    assert reap_at(factory, 62_000).stitches == []
+    assert reap_at(factory, 110_001).stitches == [(second_chapter, Priority.BULK)]
+
+
+def test_a_chapter_complete_at_creation_gets_its_stitch_claimed_once(
+    factory: Factory, storage: Storage, tmp_path: Path
+) -> None:
+    for planned in plan([2], tag="reused"):  # audio of every segment already exists
+        for seg in planned.segments:
+            storage.save_segment(segment_hash(STUB, seg.text, seg.ssml), bytes(400), 22050, [])
+    job_id = make_job(factory, storage, tmp_path, [2], tag="reused")
+    (chapter_id,) = chapter_ids(factory, job_id)
+    assert reap_at(factory, 1_000).stitches == [(chapter_id, Priority.NORMAL)]
+    claimed = chapter(factory, chapter_id)
+    assert (claimed.status, claimed.stitch_enqueued_at_ms) == ("stitching", 1_000)
+    assert reap_at(factory, 2_000).stitches == []
+
+
+def test_a_job_whose_chapters_are_all_final_is_settled(
+    factory: Factory, storage: Storage, tmp_path: Path
+) -> None:
+    done = make_job(factory, storage, tmp_path, [1, 1])
+    failed = make_job(factory, storage, tmp_path, [1, 1])
+    unfinished = make_job(factory, storage, tmp_path, [1, 1])
+    # their last step committed and its worker died before settling the job
+    wanted = {
+        done: ["done", "done"],
+        failed: ["done", "failed"],
+        unfinished: ["done", "stitching"],
+    }
+    chapters = {job_id: chapter_ids(factory, job_id) for job_id in wanted}
+    with transaction(factory) as session:
+        for job_id, statuses in wanted.items():
+            session.execute(update(Job).where(Job.id == job_id).values(status="running"))
+            for chapter_id, status in zip(chapters[job_id], statuses, strict=True):
+                session.execute(
+                    update(Chapter).where(Chapter.id == chapter_id).values(status=status)
+                )
+    repairs = reap_at(factory, 5_000)
+    assert sorted(repairs.settled) == sorted([f"{done}:done", f"{failed}:failed"])
+    assert (job(factory, done).status, job(factory, done).finished_at_ms) == ("done", 5_000)
+    assert job(factory, failed).status == "failed"
+    assert job(factory, unfinished).status == "running"
+    assert reap_at(factory, 6_000).settled == []
+
+
+def test_an_abandoned_segment_of_a_cancelled_job_is_not_sent_again(
+    factory: Factory, storage: Storage, tmp_path: Path
+) -> None:
+    job_id = make_job(factory, storage, tmp_path, [2])
+    running, pending = segment_ids(factory, job_id)
+    assert claim_segment(factory, running, 1_000, 500) is not None
+    assert cancel_job(factory, job_id, 1_200) == 1
+    # the worker rendering the running segment dies: nobody wants its audio any more, and
+    # the feeder and the stitch repair both leave cancelled jobs alone
+    repairs = reap_at(factory, 5_000)
+    assert repairs.segments == []
+    assert segment(factory, pending).status == "cancelled"
+    assert job(factory, job_id).status == "cancelled"

@@ -50,7 +50,6 @@ app.conf.update(
         "visibility_timeout": VISIBILITY_TIMEOUT_S,
         "queue_order_strategy": "priority",
     },
-    visibility_timeout=VISIBILITY_TIMEOUT_S,
     broker_connection_retry_on_startup=True,
     broker_connection_max_retries=None,
     worker_cancel_long_running_tasks_on_connection_loss=True,

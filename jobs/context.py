@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from jobs.db import make_engine, session_factory
 from jobs.storage import Storage
-from jobs.throttle import FileThrottle
+from jobs.throttle import FileThrottle, limits_with_margin
 from narrate.errors import ConfigurationError
 from narrate.settings import Settings
 from renderer.engine import Engine, RequestGate
@@ -67,8 +67,9 @@ def configure(settings: Settings, *, distributed: bool = False) -> Context:
 
 
 def _gate(settings: Settings, distributed: bool) -> RequestGate:
+    limits = limits_with_margin(settings.throttle_margin_ms)
     if not distributed:
-        return FileThrottle(settings.storage_dir / "throttle")
+        return FileThrottle(settings.storage_dir / "throttle", limits)
     if not settings.throttle_url:
         raise ConfigurationError(
             "the distributed mode needs Redis for its broker and provider throttle",
@@ -76,7 +77,7 @@ def _gate(settings: Settings, distributed: bool) -> RequestGate:
         )
     from jobs.throttle_redis import RedisThrottle
 
-    return RedisThrottle.from_url(settings.throttle_url)
+    return RedisThrottle.from_url(settings.throttle_url, limits=limits)
 
 
 def context() -> Context:

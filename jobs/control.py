@@ -164,17 +164,33 @@ def cancel_job(factory: Factory, job_id: str, now_ms: int) -> int:
         return int(dropped)
 
 
-def retry_job(factory: Factory, job_id: str) -> int:
-    """Put a job's failed segments (and chapters that failed to stitch) back in the backlog.
+def retry_job(factory: Factory, job_id: str) -> tuple[int, int]:
+    """Put a failed or partial job's failed segments (and chapters that failed to stitch)
+    back in the backlog; segments already done are kept.
 
-    Segments already done are kept. Returns how many segments go back.
+    Only a final job is retried, under a lock on its row, so no worker changes its
+    segments meanwhile; the chapter counters are then recomputed from the segment rows.
+    Returns ``(segments, chapters)`` sent back.
     """
     with transaction(factory) as session:
-        job = _job(session, job_id)
+        job = session.get(Job, job_id, with_for_update=True)
+        if job is None:
+            _job(session, job_id)  # raises with the hint
+            raise AssertionError  # pragma: no cover
         if job.status == JobStatus.CANCELLED:
             raise UsageError(
                 f"job {job_id} was cancelled",
                 hint="submit the document again: its finished segments are reused",
+            )
+        if not job.distributed:
+            raise UsageError(
+                f"job {job_id} was rendered by `narrate render`, not by the workers",
+                hint="run the same `narrate render` again: its finished segments are reused",
+            )
+        if job.status not in (JobStatus.FAILED, JobStatus.PARTIAL):
+            raise UsageError(
+                f"job {job_id} is {job.status}: only a failed or partial job is retried",
+                hint=f"`narrate watch {job_id}` waits for it to end",
             )
         reset = session.execute(
             update(Segment)
@@ -189,28 +205,35 @@ def retry_job(factory: Factory, job_id: str) -> int:
                 lease_until_ms=None,
             )
         ).rowcount  # type: ignore[attr-defined]
-        broken = session.execute(
+        chapters = session.execute(
             update(Chapter)
             .where(
                 Chapter.job_id == job_id,
-                (Chapter.status == ChapterStatus.FAILED)
-                | (Chapter.segments_failed > 0)
-                | Chapter.gaps.is_not(None),
+                (Chapter.status == ChapterStatus.FAILED) | Chapter.gaps.is_not(None),
             )
             .values(
                 status=ChapterStatus.PENDING,
-                segments_failed=0,
                 stitch_enqueued_at_ms=None,
+                stitch_lease_until_ms=None,
                 gaps=None,
                 error=None,
             )
         ).rowcount  # type: ignore[attr-defined]
-        if not reset and not broken:
-            raise UsageError(
-                f"job {job_id} has no failed segments or chapters to retry",
-                hint=f"it is {job.status}; `narrate status {job_id}` shows its progress",
-            )
+        _recount(session, job_id)
         job.status = JobStatus.RUNNING
         job.error = None
         job.finished_at_ms = None
-        return int(reset)
+        return int(reset), int(chapters)
+
+
+def _recount(session: Any, job_id: str) -> None:
+    """Chapter counters from the segment rows (after a retry changed them)."""
+    for status, column in ((SegmentStatus.DONE, "segments_done"),
+                           (SegmentStatus.FAILED, "segments_failed")):  # fmt: skip
+        counted = (
+            select(func.count())
+            .select_from(Segment)
+            .where(Segment.chapter_id == Chapter.id, Segment.status == status)
+            .scalar_subquery()
+        )
+        session.execute(update(Chapter).where(Chapter.job_id == job_id).values({column: counted}))

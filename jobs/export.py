@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from jobs.db import transaction
-from jobs.models import Chapter, Job, JobStatus, SegmentStatus, Word
+from jobs.models import JOB_FINAL, Chapter, Job, JobStatus, SegmentStatus, Word
 from jobs.pipeline import Factory
 from jobs.storage import Storage
 from narrate.errors import JobFailedError, JobNotFoundError, UsageError
@@ -94,12 +94,16 @@ def chapter_captions(factory: Factory, chapter: Chapter, fmt: str) -> str:
 def export_job(factory: Factory, storage: Storage, job_id: str, out_dir: Path) -> dict[str, Any]:
     """Write the job's chapter audio, captions and manifest into ``out_dir``."""
     job = load_job(factory, job_id)
+    if job.status not in JOB_FINAL:
+        raise UsageError(
+            f"job {job_id} is {job.status}: it has not finished",
+            hint=f"`narrate watch {job_id}` waits for it",
+        )
     if job.status not in (JobStatus.DONE, JobStatus.PARTIAL):
         raise JobFailedError(
             f"job {job_id} is {job.status}, not done: nothing exported",
-            hint="render the document again; done segments are reused"
-            if job.status == JobStatus.FAILED
-            else f"`narrate watch {job_id}` waits for it",
+            hint=f"`narrate status {job_id}` says why; `narrate retry {job_id}` (or rendering "
+            "again) renders the failed segments and reuses the rest",
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     # files are about to change: an old manifest must not vouch for a half-updated folder

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import ColumnElement, func, select, text, update
 from sqlalchemy.orm import Session
 
 from jobs.db import transaction
@@ -46,21 +46,25 @@ class Backlog:
 def allocate(budget: int, backlogs: Sequence[Backlog], job_cap: int) -> dict[str, int]:
     """How many segments each job may release now (pure).
 
-    Strict priority between classes; within a class, one at a time round-robin in the
-    given order (oldest job first), each job at most ``job_cap`` in flight.
+    Strict priority between classes. Within a class, each permit goes to the job with the
+    fewest segments in flight so far (counting this allocation), the oldest first on a
+    tie: jobs that share a class converge to equal shares of the workers even when each
+    call hands out a single permit. Each job holds at most ``job_cap`` in flight.
     """
     shares: dict[str, int] = {}
     for priority in Priority:
         group = [b for b in backlogs if b.priority == priority]
+        load = {b.job_id: b.inflight for b in group}
         room = {b.job_id: min(b.ready, max(0, job_cap - b.inflight)) for b in group}
-        while budget > 0 and any(room.values()):
-            for backlog in group:
-                if budget == 0:
-                    break
-                if room[backlog.job_id] > 0:
-                    room[backlog.job_id] -= 1
-                    shares[backlog.job_id] = shares.get(backlog.job_id, 0) + 1
-                    budget -= 1
+        while budget > 0:
+            open_ = [b for b in group if room[b.job_id] > 0]
+            if not open_:
+                break
+            chosen = min(open_, key=lambda b: load[b.job_id])  # stable: oldest on a tie
+            room[chosen.job_id] -= 1
+            load[chosen.job_id] += 1
+            shares[chosen.job_id] = shares.get(chosen.job_id, 0) + 1
+            budget -= 1
     return shares
 
 
@@ -72,7 +76,10 @@ def feed(
         if not _lock(session):
             return []
         inflight = session.scalar(
-            select(func.count()).select_from(Segment).where(Segment.status.in_(_INFLIGHT))
+            select(func.count())
+            .select_from(Segment)
+            .join(Job, Job.id == Segment.job_id)
+            .where(Segment.status.in_(_INFLIGHT), _ours())
         )
         budget = max_inflight - (inflight or 0)
         if budget <= 0:
@@ -86,6 +93,12 @@ def feed(
                 ids = _take(session, backlog.job_id, count, now_ms)
                 released += [(segment_id, backlog.priority) for segment_id in ids]
         return released
+
+
+def _ours() -> ColumnElement[bool]:
+    """Jobs the workers run: submitted (not embedded renders) and not final. A segment
+    left running by a job cancelled meanwhile holds no slot."""
+    return Job.distributed.is_(True) & Job.status.not_in(list(JOB_FINAL))
 
 
 def _lock(session: Session) -> bool:
@@ -117,7 +130,7 @@ def _backlogs(session: Session, now_ms: int) -> list[Backlog]:
     )
     jobs = session.execute(
         select(Job.id, Job.priority)
-        .where(Job.id.in_(list(ready)), Job.status.not_in(list(JOB_FINAL)))
+        .where(Job.id.in_(list(ready)), _ours())
         .order_by(Job.priority, Job.created_at, Job.id)
     ).all()
     return [

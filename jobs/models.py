@@ -89,6 +89,9 @@ class Job(Base):
     priority: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     #: stitch chapters with failed segments as silence (job ends "partial")
     allow_partial: Mapped[bool] = mapped_column(default=False, server_default=false())
+    #: run by the workers (``narrate submit``); the embedded ``narrate render`` runs its own
+    #: jobs, and the feeder and reaper leave those alone even in a shared database
+    distributed: Mapped[bool] = mapped_column(default=False, server_default=false())
     #: epoch milliseconds (application clock) of the first claimed segment / the final status
     started_at_ms: Mapped[int | None] = mapped_column(BigInteger)
     finished_at_ms: Mapped[int | None] = mapped_column(BigInteger)
@@ -120,6 +123,8 @@ class Chapter(Base):
     segments_failed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: when its stitch was claimed; set once (NULL -> value) so the stitch is enqueued once
     stitch_enqueued_at_ms: Mapped[int | None] = mapped_column(BigInteger)
+    #: epoch ms until which a worker holds the running stitch (renewed by its heartbeat)
+    stitch_lease_until_ms: Mapped[int | None] = mapped_column(BigInteger)
     #: silent gaps left for failed segments in a partial stitch: [{segment, start_ms, ...}]
     gaps: Mapped[list[dict[str, object]] | None] = mapped_column(JSON)
 

@@ -125,6 +125,7 @@ def create_job(
     audio: AudioFormat,
     priority: Priority = Priority.NORMAL,
     allow_partial: bool = False,
+    distributed: bool = False,
 ) -> JobSummary:
     """Store a new job; segments whose audio already exists are done at once (reused)."""
     job_id = uuid.uuid4().hex
@@ -151,6 +152,7 @@ def create_job(
             },
             priority=int(priority),
             allow_partial=allow_partial,
+            distributed=distributed,
         )
         session.add(job)
         for planned in plan:
@@ -220,6 +222,8 @@ def audio_format_of(job: Job) -> AudioFormat:
 #: a gap left for a failed segment in a partial stitch lasts about as long as its text
 #: would take to say (~16 characters per second)
 GAP_MS_PER_CHAR = 60
+#: the sample rate of a chapter made only of gaps when the job names none
+GAP_ONLY_RATE_HZ = 22050
 #: segment states a worker may still move forward
 _OPEN = (SegmentStatus.PENDING, SegmentStatus.QUEUED, SegmentStatus.RUNNING)
 
@@ -518,6 +522,35 @@ def clock_ms() -> int:
 # --- chapters and jobs ----------------------------------------------------------------
 
 
+def claim_stitch(factory: Factory, chapter_id: int, now_ms: int, lease_ms: int) -> bool:
+    """Take a claimed chapter's stitch under a lease (one guarded UPDATE): False when it is
+    not waiting for a stitch, or another live worker is stitching it."""
+    with transaction(factory) as session:
+        return bool(
+            session.execute(
+                update(Chapter)
+                .where(
+                    Chapter.id == chapter_id,
+                    Chapter.status == ChapterStatus.STITCHING,
+                    Chapter.stitch_lease_until_ms.is_(None)
+                    | (Chapter.stitch_lease_until_ms < now_ms),
+                )
+                .values(stitch_lease_until_ms=now_ms + lease_ms)
+            ).rowcount  # type: ignore[attr-defined]
+        )
+
+
+def renew_stitch_lease(factory: Factory, chapter_id: int, until_ms: int) -> bool:
+    with transaction(factory) as session:
+        return bool(
+            session.execute(
+                update(Chapter)
+                .where(Chapter.id == chapter_id, Chapter.status == ChapterStatus.STITCHING)
+                .values(stitch_lease_until_ms=until_ms)
+            ).rowcount  # type: ignore[attr-defined]
+        )
+
+
 def stitch_chapter(
     factory: Factory, storage: Storage, chapter_id: int, now_ms: int = 0
 ) -> FollowUp:
@@ -560,7 +593,10 @@ def stitch_chapter(
         ).encode()
     ).hexdigest()
     audio_path = storage.chapter_audio(chapter_hash, fmt.extension)
-    timeline = plan_timeline(parts) if audio_path.is_file() else stitch(parts, audio_path, fmt)
+    rate = fmt.sample_rate_hz or GAP_ONLY_RATE_HZ  # for a chapter made only of gaps
+    timeline = (
+        plan_timeline(parts, rate) if audio_path.is_file() else stitch(parts, audio_path, fmt, rate)
+    )
     words: list[tuple[int, TimedWord]] = []
     gaps: list[dict[str, object]] = []
     for (seg_id, content_hash, char_start, _p, _n, index, error), part, start in zip(
@@ -583,8 +619,8 @@ def stitch_chapter(
     with transaction(factory) as session:
         # the row lock serialises two executions of one stitch (a redelivered message)
         chapter = session.get_one(Chapter, chapter_id, with_for_update=True)
-        if chapter.status == ChapterStatus.DONE:
-            return FollowUp(ChapterStatus.DONE)
+        if chapter.status != ChapterStatus.STITCHING:  # done by another, or reset by a retry
+            return FollowUp("skipped")
         session.execute(delete(Word).where(Word.chapter_id == chapter_id))
         session.add_all(
             Word(
@@ -605,6 +641,7 @@ def stitch_chapter(
         chapter.status = ChapterStatus.DONE
         chapter.gaps = gaps or None
         chapter.error = None
+        chapter.stitch_lease_until_ms = None
         job_id = chapter.job_id
     settled = settle_job(factory, job_id, now_ms or clock_ms())
     return FollowUp(ChapterStatus.DONE, settled=settled)
@@ -642,8 +679,13 @@ def settle_job(factory: Factory, job_id: str, now_ms: int) -> str | None:
             )
         else:
             status, error = JobStatus.DONE, None
-        job.status, job.error, job.finished_at_ms = status, error, now_ms
-        return status
+        # guarded: a job cancelled (or settled) meanwhile keeps that status
+        settled = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status.not_in(list(JOB_FINAL)))
+            .values(status=status, error=error, finished_at_ms=now_ms)
+        ).rowcount  # type: ignore[attr-defined]
+        return status if settled else None
 
 
 def _failed_message(segments: int, chapters: int) -> str:
@@ -663,10 +705,17 @@ def finish_job(factory: Factory, job_id: str) -> str:
 
 
 def fail_chapter(factory: Factory, chapter_id: int, message: str) -> FollowUp:
-    """Mark a chapter failed (its stitch could not be made); the job fails when settled."""
+    """Mark a chapter whose stitch could not be made failed; the job fails when settled.
+
+    Guarded: a late copy of a stitch never turns a finished (or reset) chapter failed.
+    """
     with transaction(factory) as session:
-        chapter = session.get_one(Chapter, chapter_id)
-        chapter.status = ChapterStatus.FAILED
-        chapter.error = message
-        job_id = chapter.job_id
+        job_id = session.execute(
+            update(Chapter)
+            .where(Chapter.id == chapter_id, Chapter.status == ChapterStatus.STITCHING)
+            .values(status=ChapterStatus.FAILED, error=message, stitch_lease_until_ms=None)
+            .returning(Chapter.job_id)
+        ).scalar()
+    if job_id is None:
+        return FollowUp("skipped")
     return FollowUp(ChapterStatus.FAILED, settled=settle_job(factory, job_id, clock_ms()))

@@ -1,14 +1,17 @@
 """The reaper: finds work that was claimed but lost, and sends it again.
 
-Run by beat (``narrate.reap``) every ``NARRATE_REAP_INTERVAL_S``. It repairs, from the
-database alone:
+Run by beat (``narrate.reap``) every ``NARRATE_REAP_INTERVAL_S``, over the jobs the workers
+run (``narrate submit``; embedded renders run their own). It repairs, from the database
+alone:
 
 * segments ``running`` past their lease: the worker died (``kill -9``, OOM, a lost
   machine) or lost its database connection; they go back to ``queued`` and are sent
-  again (a redelivered copy of the old message finds them taken and does nothing);
+  again (a redelivered copy of the old message finds them taken and does nothing); those
+  of a job cancelled meanwhile become ``cancelled``;
 * segments ``queued`` longer than ``NARRATE_REQUEUE_AFTER_S``: their message was lost
   (a broker restart without persistence, a send that failed) and is sent again;
-* stitches claimed longer than ``NARRATE_RESTITCH_AFTER_S`` ago that never finished;
+* stitches likewise: one whose worker stopped renewing its lease, or whose message was
+  never taken within ``NARRATE_REQUEUE_AFTER_S``;
 * chapters whose segments are all final but whose stitch was never claimed, and jobs
   whose chapters are all final but which were never settled.
 
@@ -19,10 +22,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.orm import Session
 
 from jobs.db import transaction
-from jobs.models import JOB_FINAL, Chapter, ChapterStatus, Job, Segment, SegmentStatus
+from jobs.models import JOB_FINAL, Chapter, ChapterStatus, Job, JobStatus, Segment, SegmentStatus
 from jobs.pipeline import Factory, claim_ready_chapters, settle_job
 from jobs.priority import Priority
 
@@ -32,49 +36,20 @@ class Repairs:
     segments: list[tuple[int, Priority]] = field(default_factory=list)
     stitches: list[tuple[int, Priority]] = field(default_factory=list)
     settled: list[str] = field(default_factory=list)
+    #: segments left running by dead workers of cancelled jobs, now cancelled
+    cancelled: int = 0
 
 
-def reap(
-    factory: Factory, now_ms: int, *, requeue_after_ms: int, restitch_after_ms: int
-) -> Repairs:
+def reap(factory: Factory, now_ms: int, *, requeue_after_ms: int) -> Repairs:
     repairs = Repairs()
     with transaction(factory) as session:
-        stale = ((Segment.status == SegmentStatus.RUNNING) & (Segment.lease_until_ms < now_ms)) | (
-            (Segment.status == SegmentStatus.QUEUED)
-            & (Segment.queued_at_ms < now_ms - requeue_after_ms)
-        )
-        rows = session.execute(
-            select(Segment.id, Job.priority)
-            .join(Job, Job.id == Segment.job_id)
-            .where(stale, Job.status.not_in(list(JOB_FINAL)))
-            .with_for_update(of=Segment, skip_locked=True)
-        ).all()
-        if rows:
-            session.execute(
-                update(Segment)
-                .where(Segment.id.in_([r[0] for r in rows]), stale)
-                .values(status=SegmentStatus.QUEUED, queued_at_ms=now_ms)
-            )
-        repairs.segments = [(sid, Priority(p)) for sid, p in rows]
-        stitches = session.execute(
-            select(Chapter.id, Job.priority)
-            .join(Job, Job.id == Chapter.job_id)
-            .where(
-                Chapter.status == ChapterStatus.STITCHING,
-                Chapter.stitch_enqueued_at_ms < now_ms - restitch_after_ms,
-                Job.status.not_in(list(JOB_FINAL)),
-            )
-            .with_for_update(of=Chapter, skip_locked=True)
-        ).all()
-        if stitches:
-            session.execute(
-                update(Chapter)
-                .where(Chapter.id.in_([r[0] for r in stitches]))
-                .values(stitch_enqueued_at_ms=now_ms)
-            )
-        repairs.stitches = [(cid, Priority(p)) for cid, p in stitches]
+        repairs.cancelled = _rest_cancelled(session, now_ms)
+        repairs.segments = _resend_segments(session, now_ms, requeue_after_ms)
+        repairs.stitches = _resend_stitches(session, now_ms, requeue_after_ms)
         open_jobs = session.execute(
-            select(Job.id, Job.priority).where(Job.status.not_in(list(JOB_FINAL)))
+            select(Job.id, Job.priority).where(
+                Job.distributed.is_(True), Job.status.not_in(list(JOB_FINAL))
+            )
         ).all()
     for job_id, priority in open_jobs:
         ready = claim_ready_chapters(factory, job_id, now_ms)
@@ -82,3 +57,68 @@ def reap(
         if settled := ready.settled or settle_job(factory, job_id, now_ms):
             repairs.settled.append(f"{job_id}:{settled}")
     return repairs
+
+
+def _lapsed(now_ms: int) -> ColumnElement[bool]:
+    return (Segment.status == SegmentStatus.RUNNING) & (Segment.lease_until_ms < now_ms)
+
+
+def _rest_cancelled(session: Session, now_ms: int) -> int:
+    cancelled_jobs = select(Job.id).where(
+        Job.distributed.is_(True), Job.status == JobStatus.CANCELLED
+    )
+    result = session.execute(
+        update(Segment)
+        .where(_lapsed(now_ms), Segment.job_id.in_(cancelled_jobs))
+        .values(status=SegmentStatus.CANCELLED, lease_until_ms=None, finished_at_ms=now_ms)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _resend_segments(
+    session: Session, now_ms: int, requeue_after_ms: int
+) -> list[tuple[int, Priority]]:
+    stale = _lapsed(now_ms) | (
+        (Segment.status == SegmentStatus.QUEUED)
+        & (Segment.queued_at_ms < now_ms - requeue_after_ms)
+    )
+    rows = session.execute(
+        select(Segment.id, Job.priority)
+        .join(Job, Job.id == Segment.job_id)
+        .where(stale, Job.distributed.is_(True), Job.status.not_in(list(JOB_FINAL)))
+        .with_for_update(of=Segment, skip_locked=True)
+    ).all()
+    if not rows:
+        return []
+    session.execute(
+        update(Segment)
+        .where(Segment.id.in_([r[0] for r in rows]), stale)
+        .values(status=SegmentStatus.QUEUED, queued_at_ms=now_ms)
+    )
+    return [(sid, Priority(p)) for sid, p in rows]
+
+
+def _resend_stitches(
+    session: Session, now_ms: int, requeue_after_ms: int
+) -> list[tuple[int, Priority]]:
+    stale = (Chapter.status == ChapterStatus.STITCHING) & (
+        (Chapter.stitch_lease_until_ms < now_ms)  # its worker died
+        | (
+            Chapter.stitch_lease_until_ms.is_(None)  # its message was never taken
+            & (Chapter.stitch_enqueued_at_ms < now_ms - requeue_after_ms)
+        )
+    )
+    rows = session.execute(
+        select(Chapter.id, Job.priority)
+        .join(Job, Job.id == Chapter.job_id)
+        .where(stale, Job.distributed.is_(True), Job.status.not_in(list(JOB_FINAL)))
+        .with_for_update(of=Chapter, skip_locked=True)
+    ).all()
+    if not rows:
+        return []
+    session.execute(
+        update(Chapter)
+        .where(Chapter.id.in_([r[0] for r in rows]), stale)
+        .values(stitch_enqueued_at_ms=now_ms, stitch_lease_until_ms=None)
+    )
+    return [(cid, Priority(p)) for cid, p in rows]

@@ -78,13 +78,14 @@ def submit(
         audio=request.audio,
         priority=priority,
         allow_partial=allow_partial,
+        distributed=True,
     )
     kick(ctx, summary.job_id, priority)
     return summary
 
 
-def retry(settings: Settings, job_id: str) -> int:
-    """Send a job's failed segments back to the workers; returns how many."""
+def retry(settings: Settings, job_id: str) -> tuple[int, int]:
+    """Send a job's failed segments and chapters back to the workers; how many of each."""
     ctx = connect(settings)
     count = retry_job(ctx.factory, job_id)
     from jobs.control import job_status
@@ -111,7 +112,6 @@ def kick(ctx: Context, job_id: str, priority: Priority) -> None:
 def worker_argv(
     queues: list[Priority],
     concurrency: int,
-    pool: str,
     loglevel: str,
     hostname: str | None,
     beat_schedule: Path | None = None,
@@ -123,7 +123,7 @@ def worker_argv(
         "worker",
         f"--queues={','.join(names)}",
         f"--concurrency={concurrency}",
-        f"--pool={pool}",
+        "--pool=prefork",
         f"--loglevel={loglevel}",
         "--without-mingle",
         "--without-gossip",

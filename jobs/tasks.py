@@ -6,11 +6,13 @@ workers receive them from the broker and send the follow-up work themselves.
 
 Error mapping for a segment:
 
-* :class:`~narrate.errors.RetryableError` (timeouts, disconnects, 5xx, throttling) and a
-  soft time limit: back to the backlog after a capped exponential backoff with full
-  jitter; after :data:`MAX_RETRIES` the segment fails with the last error.
-* :class:`~narrate.errors.ThrottleBusyError`: back to the backlog without counting a
-  retry (a long queue at the provider is not the segment's fault).
+* :class:`~narrate.errors.RetryableError` (timeouts, disconnects, 5xx) and a soft time
+  limit: back to the backlog after a capped exponential backoff with full jitter
+  (:data:`BACKOFF_BASE_S` doubling up to :data:`BACKOFF_CAP_S`); after
+  :data:`MAX_RETRIES` the segment fails with the last error.
+* waits that are not the segment's fault, back to the backlog without counting a retry:
+  a busy throttle, the throttle's Redis unreachable, the provider answering "throttled"
+  (a too-small margin or a shared account costs time, not segments).
 * :class:`~narrate.errors.FatalError`: the segment fails at once with the error's message.
 * anything else is a bug: the segment fails with "internal error".
 * a segment whose worker died :data:`MAX_LOST_DELIVERIES` times while rendering it (the
@@ -20,9 +22,10 @@ Error mapping for a segment:
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
@@ -35,14 +38,26 @@ from jobs.app import app
 from jobs.backoff import backoff_s
 from jobs.context import Context, context
 from jobs.priority import Priority, using_priority
-from narrate.errors import FatalError, NarrateError, RetryableError, ThrottleBusyError
+from narrate.errors import (
+    FatalError,
+    NarrateError,
+    ProviderThrottledError,
+    RetryableError,
+    ThrottleBusyError,
+    ThrottleUnavailableError,
+)
 
 log = logging.getLogger(__name__)
 
-MAX_RETRIES = 5
+#: 8 retries wait up to 2+4+...+256 s, about 4 minutes on average: a provider or network
+#: outage of a few minutes fails nothing
+MAX_RETRIES = 8
+BACKOFF_BASE_S = 2.0
+BACKOFF_CAP_S = 300.0
 MAX_LOST_DELIVERIES = 5
-#: a busy throttle sends the segment back for about this long
+#: a wait that is not the segment's fault sends it back for up to this long
 THROTTLE_BACKOFF_S = 5.0
+_NOT_COUNTED = (ThrottleBusyError, ThrottleUnavailableError, ProviderThrottledError)
 
 
 @app.task(bind=True, name="narrate.synthesize_segment", acks_late=True)  # type: ignore[untyped-decorator]
@@ -72,9 +87,13 @@ def synthesize_segment(self: Task, segment_id: int) -> dict[str, Any]:
 def _render(ctx: Context, claim: pipeline.Claim) -> pipeline.FollowUp:
     factory, segment_id = ctx.factory, claim.segment_id
     try:
-        with _lease(ctx, claim), using_priority(claim.priority, claim.job_id):
+        renew = functools.partial(pipeline.renew_lease, factory, claim)
+        with (
+            _lease(ctx, f"segment {segment_id}", renew),
+            using_priority(claim.priority, claim.job_id),
+        ):
             reused, billed = pipeline.render_claimed(ctx.storage, ctx.engine, claim)
-    except ThrottleBusyError as exc:
+    except _NOT_COUNTED as exc:
         log.warning("segment %s: %s", segment_id, exc.message)
         retry_at = pipeline.clock_ms() + int(backoff_s(0, base_s=THROTTLE_BACKOFF_S) * 1000)
         return pipeline.defer_segment(factory, claim, exc.message, retry_at, count=False)
@@ -83,7 +102,7 @@ def _render(ctx: Context, claim: pipeline.Claim) -> pipeline.FollowUp:
         if claim.retries >= MAX_RETRIES:
             message = f"gave up after {claim.retries + 1} attempts: {reason}"
             return pipeline.fail_segment(factory, segment_id, message, pipeline.clock_ms())
-        delay_s = backoff_s(claim.retries)
+        delay_s = backoff_s(claim.retries, base_s=BACKOFF_BASE_S, cap_s=BACKOFF_CAP_S)
         log.warning("segment %s: %s; retrying in %.1f s", segment_id, reason, delay_s)
         retry_at = pipeline.clock_ms() + int(delay_s * 1000)
         return pipeline.defer_segment(factory, claim, reason, retry_at)
@@ -99,20 +118,20 @@ def _render(ctx: Context, claim: pipeline.Claim) -> pipeline.FollowUp:
 
 
 @contextmanager
-def _lease(ctx: Context, claim: pipeline.Claim) -> Iterator[None]:
-    """Renew the segment's lease every third of it while the block runs (a heartbeat):
-    a worker that dies stops renewing, and the reaper hands the segment to another."""
+def _lease(ctx: Context, what: str, renew: Callable[[int], bool]) -> Iterator[None]:
+    """Renew a lease every third of it while the block runs (a heartbeat): a worker that
+    dies stops renewing, and the reaper hands the work to another. ``renew(until_ms)``."""
     lease_ms = ctx.settings.lease_ms
     stop = threading.Event()
 
     def beat() -> None:
         while not stop.wait(lease_ms / 3000):
             try:
-                pipeline.renew_lease(ctx.factory, claim, pipeline.clock_ms() + lease_ms)
+                renew(pipeline.clock_ms() + lease_ms)
             except Exception as exc:  # the database is away: the lease may lapse, that is safe
-                log.warning("segment %s: could not renew its lease: %s", claim.segment_id, exc)
+                log.warning("%s: could not renew its lease: %s", what, exc)
 
-    thread = threading.Thread(target=beat, name=f"lease-{claim.segment_id}", daemon=True)
+    thread = threading.Thread(target=beat, name=f"lease-{what}", daemon=True)
     thread.start()
     try:
         yield
@@ -125,8 +144,14 @@ def _lease(ctx: Context, claim: pipeline.Claim) -> Iterator[None]:
 def stitch_chapter(chapter_id: int) -> dict[str, Any]:
     """Stitch one chapter whose segments are all final."""
     ctx = context()
+    if not pipeline.claim_stitch(
+        ctx.factory, chapter_id, pipeline.clock_ms(), ctx.settings.lease_ms
+    ):
+        return asdict(pipeline.FollowUp("skipped"))  # stitched, reset, or held by a live worker
+    renew = functools.partial(pipeline.renew_stitch_lease, ctx.factory, chapter_id)
     try:
-        follow = pipeline.stitch_chapter(ctx.factory, ctx.storage, chapter_id)
+        with _lease(ctx, f"chapter {chapter_id}", renew):
+            follow = pipeline.stitch_chapter(ctx.factory, ctx.storage, chapter_id)
     except NarrateError as exc:
         follow = pipeline.fail_chapter(ctx.factory, chapter_id, str(exc))
     except Exception as exc:
@@ -154,14 +179,14 @@ def reap() -> dict[str, int]:
         ctx.factory,
         pipeline.clock_ms(),
         requeue_after_ms=int(ctx.settings.requeue_after_s * 1000),
-        restitch_after_ms=int(ctx.settings.restitch_after_s * 1000),
     )
-    if repairs.segments or repairs.stitches or repairs.settled:
+    if repairs.segments or repairs.stitches or repairs.settled or repairs.cancelled:
         log.warning(
-            "reaper: re-sent %d segment(s) and %d stitch(es); settled %s",
+            "reaper: re-sent %d segment(s) and %d stitch(es); settled %s; %d cancelled",
             len(repairs.segments),
             len(repairs.stitches),
             ", ".join(repairs.settled) or "no job",
+            repairs.cancelled,
         )
     dispatch.send_segments(repairs.segments)
     dispatch.send_stitches(repairs.stitches)

@@ -61,12 +61,6 @@ def _now_ms() -> int:
 @click.option(
     "--concurrency", "-c", type=click.IntRange(min=1), help="Worker slots (default: CPU cores)."
 )
-@click.option(
-    "--pool",
-    type=click.Choice(["prefork", "threads", "solo"]),
-    default="prefork",
-    show_default=True,
-)
 @click.option("--loglevel", default="info", show_default=True)
 @click.option("--hostname", "-n", help="Node name (default: narrate@<host>.<pid>).")
 @click.option(
@@ -78,12 +72,15 @@ def _now_ms() -> int:
 def worker(
     queues: str,
     concurrency: int | None,
-    pool: str,
     loglevel: str,
     hostname: str | None,
     with_beat: bool,
 ) -> None:
-    """Run a Celery worker: synthesize segments, stitch chapters, feed and reap."""
+    """Run a Celery worker: synthesize segments, stitch chapters, feed and reap.
+
+    A prefork pool of --concurrency processes: hard time limits can stop a hung engine
+    call only in a process of its own.
+    """
     import os
 
     # SIGTERM (a supervisor's stop) becomes Celery's cold shutdown, which honours the soft
@@ -97,7 +94,7 @@ def worker(
     settings = _settings()
     node = hostname or f"narrate@{socket.gethostname()}.{os.getpid()}"
     schedule = beat_schedule(settings) if with_beat else None
-    argv = worker_argv(classes, concurrency or settings.workers, pool, loglevel, node, schedule)
+    argv = worker_argv(classes, concurrency or settings.workers, loglevel, node, schedule)
     run_worker(settings, argv)
 
 
@@ -215,7 +212,8 @@ def _duration(seconds: float) -> str:
 @click.option("--interval", type=float, default=1.0, show_default=True, help="Seconds.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar; just the exit code.")
 def watch(job_id: str, interval: float, quiet: bool) -> None:
-    """Show a progress bar until JOB ends: exit 0 when it succeeded, 1 when it did not."""
+    """Show a progress bar until JOB ends: exit 0 when it is done (or partial, as --partial
+    asked), 1 when it failed or was cancelled."""
     from jobs.control import job_status
     from jobs.local import Progress
     from jobs.models import JOB_FINAL, JobStatus
@@ -234,6 +232,10 @@ def watch(job_id: str, interval: float, quiet: bool) -> None:
             break
         time.sleep(interval)
     printer.close()
+    if view["status"] == JobStatus.PARTIAL:  # what --partial asked for: gaps are listed
+        click.echo(_status_text(view), err=True)
+        click.echo(f"job {job_id}: partial (silent gaps where segments failed)", err=True)
+        return
     if view["status"] != JobStatus.DONE:
         click.echo(_status_text(view), err=True)
         sys.exit(1)
@@ -275,8 +277,11 @@ def retry(job_id: str) -> None:
     """Render JOB's failed segments again (done segments are kept)."""
     from jobs.submit import retry as send_retry
 
-    count = send_retry(_settings(), job_id)
-    click.echo(f"job {job_id}: {count} failed segments sent back to the workers")
+    segments, chapters = send_retry(_settings(), job_id)
+    click.echo(
+        f"job {job_id}: {segments} failed segment(s) and {chapters} chapter(s) to stitch "
+        "sent back to the workers"
+    )
 
 
 @click.command()

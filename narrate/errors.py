@@ -95,6 +95,10 @@ class EngineUnavailableError(RetryableError):
     """The engine could not be reached or timed out."""
 
 
+class ProviderThrottledError(EngineUnavailableError):
+    """The provider answered "too many requests": every worker pauses, the request waits."""
+
+
 # --- provider throttle ------------------------------------------------------------
 
 

@@ -8,15 +8,16 @@
   workers on several machines must share it.
 * ``NARRATE_BROKER_URL``: the Celery broker (Redis) for distributed mode.
 * ``NARRATE_THROTTLE_URL``: the Redis of the provider throttle (default: the broker's).
+* ``NARRATE_THROTTLE_MARGIN_MS``: added to a provider's rate window to absorb the jitter
+  between a permit and the request's arrival (default 100; see :mod:`jobs.throttle`).
 * ``NARRATE_WORKERS``: processes the embedded mode renders on (default: CPU cores).
 
 Distributed-mode tuning (seconds unless named otherwise):
 
 * ``NARRATE_LEASE_S`` (60): how long a worker holds a segment without renewing its lease
   (it renews every third of it); a dead worker's segment is re-queued after this.
-* ``NARRATE_REQUEUE_AFTER_S`` (120): a queued segment not started by then is sent again
-  (its message was lost, e.g. a broker restart without persistence).
-* ``NARRATE_RESTITCH_AFTER_S`` (600): a claimed stitch not finished by then is sent again.
+* ``NARRATE_REQUEUE_AFTER_S`` (120): a queued segment or stitch not started by then is sent
+  again (its message was lost, e.g. a broker restart without persistence).
 * ``NARRATE_MAX_INFLIGHT`` (32): segments queued or running at once, all jobs together;
   ``NARRATE_JOB_INFLIGHT`` (same): at once for one job.
 * ``NARRATE_FEED_INTERVAL_S`` (2) and ``NARRATE_REAP_INTERVAL_S`` (15): beat's periods.
@@ -39,9 +40,9 @@ class Settings:
     broker_url: str | None
     workers: int
     throttle_url: str | None = None
+    throttle_margin_ms: int = 100
     lease_s: float = 60.0
     requeue_after_s: float = 120.0
-    restitch_after_s: float = 600.0
     max_inflight: int = 32
     job_inflight: int = 32
     feed_interval_s: float = 2.0
@@ -65,9 +66,9 @@ class Settings:
             broker_url=broker_url,
             workers=int(_number(env, "NARRATE_WORKERS", os.cpu_count() or 1, whole=True)),
             throttle_url=env.get("NARRATE_THROTTLE_URL") or broker_url,
+            throttle_margin_ms=int(_number(env, "NARRATE_THROTTLE_MARGIN_MS", 100, whole=True)),
             lease_s=_number(env, "NARRATE_LEASE_S", 60),
             requeue_after_s=_number(env, "NARRATE_REQUEUE_AFTER_S", 120),
-            restitch_after_s=_number(env, "NARRATE_RESTITCH_AFTER_S", 600),
             max_inflight=max_inflight,
             job_inflight=int(_number(env, "NARRATE_JOB_INFLIGHT", max_inflight, whole=True)),
             feed_interval_s=_number(env, "NARRATE_FEED_INTERVAL_S", 2),

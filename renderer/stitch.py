@@ -108,10 +108,15 @@ class Timeline:
         return self.ms(self.sample_count)
 
 
-def plan_timeline(parts: Sequence[StitchPart]) -> Timeline:
-    """Lay the parts end to end with their pauses (reads only the WAV headers)."""
+def plan_timeline(parts: Sequence[StitchPart], gap_rate_hz: int | None = None) -> Timeline:
+    """Lay the parts end to end with their pauses (reads only the WAV headers).
+
+    ``gap_rate_hz`` is the sample rate when every part is a gap (no WAV to take it from).
+    """
     infos = [wav_info(part.wav_path) if part.wav_path else None for part in parts]
     rates = {info[0] for info in infos if info is not None}
+    if not rates and gap_rate_hz and parts:
+        rates = {gap_rate_hz}
     if not rates:
         raise AudioToolError("nothing to stitch: the chapter has no audio segments")
     if len(rates) > 1:
@@ -126,9 +131,11 @@ def plan_timeline(parts: Sequence[StitchPart]) -> Timeline:
     return Timeline(rate, tuple(starts), position)
 
 
-def stitch(parts: Sequence[StitchPart], out_path: Path, fmt: AudioFormat) -> Timeline:
+def stitch(
+    parts: Sequence[StitchPart], out_path: Path, fmt: AudioFormat, gap_rate_hz: int | None = None
+) -> Timeline:
     """Write ``parts`` with their pauses to ``out_path`` (atomically) and return the timeline."""
-    timeline = plan_timeline(parts)
+    timeline = plan_timeline(parts, gap_rate_hz)
     with atomic_path(out_path) as tmp:
         _encode(parts, timeline.sample_rate_hz, tmp, fmt)
     return timeline

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from narrate.errors import (
     ConfigurationError,
     EngineUnavailableError,
+    ProviderThrottledError,
     SynthesisFailedError,
     UsageError,
 )
@@ -73,7 +74,7 @@ class CosyVoiceServiceError(EngineUnavailableError):
         self.code = code
 
 
-class CosyVoiceThrottledError(CosyVoiceServiceError):
+class CosyVoiceThrottledError(CosyVoiceServiceError, ProviderThrottledError):
     """The service said "too many requests"; the shared throttle is paused."""
 
     def __init__(

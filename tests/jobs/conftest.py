@@ -139,7 +139,6 @@ def cluster(postgres_url: str, tmp_path: Path) -> Iterator[Cluster]:
         "NARRATE_HOME": str(tmp_path / "home"),
         "NARRATE_LEASE_S": "3",
         "NARRATE_REQUEUE_AFTER_S": "6",
-        "NARRATE_RESTITCH_AFTER_S": "30",
         "NARRATE_FEED_INTERVAL_S": "1",
         "NARRATE_REAP_INTERVAL_S": "1",
         "PYTHONUNBUFFERED": "1",

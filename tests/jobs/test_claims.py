@@ -353,6 +353,23 @@ def test_failing_the_last_segment_fails_the_chapter_and_settles_the_job(
     assert chapter(factory, second_chapter).segments_failed == 1
 
 
+def test_a_partial_chapter_whose_every_segment_failed_is_stitched_as_silence(
+    factory: Factory, storage: Storage, tmp_path: Path
+) -> None:
+    job_id = make_job(factory, storage, tmp_path, [["Heard."], ["Lost."]], allow_partial=True)
+    heard, lost = segment_ids(factory, job_id)
+    first, second = chapter_ids(factory, job_id)
+    synthesize_segment(factory, storage, get_engine, heard, now_ms=1_000)
+    assert stitch_chapter(factory, storage, first, now_ms=1_500).status == "done"
+    assert fail_segment(factory, lost, "voice crashed", 2_000).stitch == (second,)
+    assert stitch_chapter(factory, storage, second, now_ms=3_000).settled == "partial"
+    silent = chapter(factory, second)
+    assert silent.status == "done" and silent.duration_ms == len("Lost.") * 60
+    assert silent.gaps is not None and len(silent.gaps) == 1
+    audio = storage.path(silent.audio_key or "")
+    assert abs(decoded_duration_ms(audio) - len("Lost.") * 60) <= 5
+
+
 def test_a_partial_job_stitches_a_silent_gap_for_its_failed_segment(
     factory: Factory, storage: Storage, tmp_path: Path
 ) -> None:
@@ -473,7 +490,8 @@ def test_task_defers_a_transient_error_with_backoff_then_succeeds(
     row = segment(ctx.factory, segment_id)
     assert (follow["status"], row.status, row.retries, row.attempts) == ("pending", "pending", 1, 1)
     assert follow["retry_at_ms"] == row.not_before_ms
-    assert before <= row.not_before_ms <= after + 1_000  # first backoff: at most 1 s
+    # the first backoff: at most the base
+    assert before <= row.not_before_ms <= after + tasks.BACKOFF_BASE_S * 1000
     assert row.error == "retrying: stub engine: transient fault requested"
 
     for _ in range(3):  # let the backoff pass until the stub stops failing (2 faults)

@@ -80,6 +80,7 @@ def make_job(
         voicing=Voicing("stub", "stub"),
         audio=AudioFormat("wav"),
         priority=priority,
+        distributed=True,  # a job for the workers (narrate submit)
         allow_partial=allow_partial,
     ).job_id
 
@@ -275,7 +276,7 @@ def test_retry_sends_failed_segments_back_and_keeps_done_ones(
     fail_segment(factory, also, "engine refused", 2_000)
     assert job(factory, job_id).status == "failed"
 
-    assert retry_job(factory, job_id) == 2
+    assert retry_job(factory, job_id) == (2, 2)  # segments, and chapters to stitch again
     retried = job(factory, job_id)
     assert (retried.status, retried.error, retried.finished_at_ms) == ("running", None, None)
     for segment_id in (broken, also):
@@ -312,7 +313,7 @@ def test_retry_of_a_partial_job_renders_its_gaps_and_restitches(
     assert stitch_chapter(factory, storage, chapter_id, 3_000).settled == "partial"
     assert chapters_of(factory, job_id)[0].gaps
 
-    assert retry_job(factory, job_id) == 1
+    assert retry_job(factory, job_id) == (1, 1)
     (reset,) = chapters_of(factory, job_id)
     assert (reset.status, reset.gaps, reset.stitch_enqueued_at_ms) == ("pending", None, None)
     assert job(factory, job_id).status == "running"
@@ -336,14 +337,15 @@ def test_retrying_a_cancelled_job_is_refused_with_a_hint(
     assert job(factory, job_id).status == "cancelled"
 
 
-def test_retrying_a_job_with_nothing_failed_is_a_usage_error(
+def test_retrying_a_job_that_has_not_ended_is_a_usage_error(
     factory: Factory, storage: Storage, tmp_path: Path
 ) -> None:
     job_id = make_job(factory, storage, tmp_path, [["Fine.", "Waiting."]])
     complete_segment(factory, segment_ids(factory, job_id)[0], 1_000, reused=False, billed_chars=1)
-    with pytest.raises(UsageError, match="no failed segments or chapters") as caught:
+    # a running job's segments still change under the workers: a retry would race them
+    with pytest.raises(UsageError, match="only a failed or partial job is retried") as caught:
         retry_job(factory, job_id)
-    assert caught.value.hint is not None and f"narrate status {job_id}" in caught.value.hint
+    assert caught.value.hint is not None and f"narrate watch {job_id}" in caught.value.hint
     assert job(factory, job_id).status == "pending"
     with pytest.raises(JobNotFoundError):
         retry_job(factory, "nope")

@@ -100,11 +100,13 @@ def test_allocate_invariants(budget: int, cap: int, jobs: list[tuple[Priority, i
                 for high in backlogs
                 if high.priority < low.priority
             )
-    for priority in Priority:  # within a class, shares differ by one at most unless capped
-        group = [b.job_id for b in backlogs if b.priority == priority]
-        unfilled = [shares.get(j, 0) for j in group if shares.get(j, 0) < room[j]]
+    for priority in Priority:  # within a class, permits level the jobs' loads (water-filling):
+        # a job got a permit only while its load was no higher than any job still with room
+        group = [b for b in backlogs if b.priority == priority]
+        load = {b.job_id: b.inflight + shares.get(b.job_id, 0) for b in group}
+        unfilled = [load[b.job_id] for b in group if shares.get(b.job_id, 0) < room[b.job_id]]
         if unfilled:
-            assert all(shares.get(j, 0) <= min(unfilled) + 1 for j in group)
+            assert all(load[b.job_id] <= min(unfilled) + 1 for b in group if b.job_id in shares)
 
 
 # --- feed (database) -------------------------------------------------------------------
@@ -129,6 +131,8 @@ def make_job(
     tmp_path: Path,
     chapters: Sequence[int],
     priority: Priority = NORMAL,
+    *,
+    distributed: bool = True,
 ) -> str:
     """A stub-engine job with ``chapters[i]`` segments in chapter ``i + 1``."""
     source = tmp_path / "doc.md"
@@ -154,6 +158,7 @@ def make_job(
         voicing=Voicing("stub", "stub"),
         audio=AudioFormat("wav"),
         priority=priority,
+        distributed=distributed,  # True: a job for the workers (narrate submit)
     ).job_id
 
 
@@ -325,3 +330,34 @@ def test_concurrent_feeds_release_each_segment_once_and_respect_max_inflight(
                 .where(Segment.job_id == job_id, Segment.status == "queued")
                 .values(status="done")
             )
+
+
+def test_two_jobs_of_a_class_keep_equal_shares_when_permits_come_one_at_a_time() -> None:
+    """In steady state each finished segment frees one permit: it must not always go to
+    the older job (which would starve the younger until the older ends)."""
+    inflight = {"old": 16, "young": 16}
+    released = {"old": 0, "young": 0}
+    for step in range(40):
+        inflight["old" if step % 2 else "young"] -= 1  # completions alternate
+        backlogs = [backlog(j, Priority.BULK, 1000, n) for j, n in inflight.items()]
+        for job_id, count in allocate(1, backlogs, 32).items():
+            inflight[job_id] += count
+            released[job_id] += count
+    assert abs(released["old"] - released["young"]) <= 1
+    assert abs(inflight["old"] - inflight["young"]) <= 1
+
+
+def test_feed_leaves_the_jobs_of_embedded_renders_alone(
+    factory: Factory, storage: Storage, tmp_path: Path
+) -> None:
+    """``narrate render`` on the cluster's database runs its own job: the workers must not
+    take its segments, and its segments in flight take none of the workers' slots."""
+    embedded = make_job(factory, storage, tmp_path, [3], distributed=False)
+    local = segment_ids(factory, embedded)
+    assert claim_segment(factory, local[0], 1_000, 60_000) is not None  # its own process
+    submitted = make_job(factory, storage, tmp_path, [2])
+    released = feed(factory, 2_000, max_inflight=2, job_inflight=10)
+    assert [sid for sid, _p in released] == segment_ids(factory, submitted)
+    with transaction(factory) as session:
+        statuses = [session.get_one(Segment, sid).status for sid in local]
+    assert statuses == ["running", "pending", "pending"]

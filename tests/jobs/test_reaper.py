@@ -18,8 +18,10 @@ from jobs.pipeline import (
     PlannedChapter,
     Voicing,
     claim_segment,
+    claim_stitch,
     complete_segment,
     create_job,
+    renew_stitch_lease,
     segment_hash,
 )
 from jobs.priority import Priority
@@ -31,7 +33,6 @@ from ssml.segment import Segment as PlannedSegment
 
 STUB = Voicing("stub", "stub")
 REQUEUE_AFTER_MS = 10_000
-RESTITCH_AFTER_MS = 60_000
 
 
 @pytest.fixture
@@ -82,6 +83,7 @@ def make_job(
         voicing=STUB,
         audio=AudioFormat("wav"),
         priority=priority,
+        distributed=True,  # a job for the workers (narrate submit)
     ).job_id
 
 
@@ -122,9 +124,7 @@ def job(factory: Factory, job_id: str) -> Job:
 
 
 def reap_at(factory: Factory, now_ms: int) -> Repairs:
-    return reap(
-        factory, now_ms, requeue_after_ms=REQUEUE_AFTER_MS, restitch_after_ms=RESTITCH_AFTER_MS
-    )
+    return reap(factory, now_ms, requeue_after_ms=REQUEUE_AFTER_MS)
 
 
 def test_a_running_segment_whose_lease_lapsed_is_queued_and_sent_again(
@@ -168,22 +168,39 @@ def test_a_segment_queued_too_long_is_sent_again_and_young_ones_are_left(
     assert reap_at(factory, 18_001).segments == [(young, Priority.NORMAL)]
 
 
-def test_a_stitch_claimed_long_ago_is_sent_again(
+def test_a_stitch_message_never_taken_is_sent_again(
     factory: Factory, storage: Storage, tmp_path: Path
 ) -> None:
     job_id = make_job(factory, storage, tmp_path, [1, 1], Priority.BULK)
     first, second = segment_ids(factory, job_id)
     first_chapter, second_chapter = chapter_ids(factory, job_id)
     complete_segment(factory, first, 1_000, reused=False, billed_chars=None)
-    complete_segment(factory, second, 50_000, reused=False, billed_chars=None)
-    assert reap_at(factory, 61_000) == Repairs()  # claimed exactly 60 s ago: not yet
-    repairs = reap_at(factory, 61_001)
+    complete_segment(factory, second, 5_000, reused=False, billed_chars=None)
+    assert reap_at(factory, 11_000) == Repairs()  # claimed exactly 10 s ago: not yet
+    repairs = reap_at(factory, 11_001)
     assert repairs.stitches == [(first_chapter, Priority.BULK)]
-    assert chapter(factory, first_chapter).stitch_enqueued_at_ms == 61_001
-    assert chapter(factory, second_chapter).stitch_enqueued_at_ms == 50_000
+    assert chapter(factory, first_chapter).stitch_enqueued_at_ms == 11_001
+    assert chapter(factory, second_chapter).stitch_enqueued_at_ms == 5_000
     assert chapter(factory, first_chapter).status == "stitching"
-    assert reap_at(factory, 62_000).stitches == []
-    assert reap_at(factory, 110_001).stitches == [(second_chapter, Priority.BULK)]
+    assert reap_at(factory, 12_000).stitches == []
+    assert reap_at(factory, 15_001).stitches == [(second_chapter, Priority.BULK)]
+
+
+def test_a_stitch_whose_worker_died_is_sent_again_and_a_live_one_is_not(
+    factory: Factory, storage: Storage, tmp_path: Path
+) -> None:
+    job_id = make_job(factory, storage, tmp_path, [1, 1])
+    first, second = segment_ids(factory, job_id)
+    dead, alive = chapter_ids(factory, job_id)
+    complete_segment(factory, first, 1_000, reused=False, billed_chars=None)
+    complete_segment(factory, second, 1_000, reused=False, billed_chars=None)
+    assert claim_stitch(factory, dead, 2_000, 3_000)  # its worker holds it until 5_000
+    assert claim_stitch(factory, alive, 2_000, 3_000)
+    assert not claim_stitch(factory, alive, 2_500, 3_000)  # a duplicate message: held
+    assert renew_stitch_lease(factory, alive, 60_000)  # this worker's heartbeat goes on
+    assert reap_at(factory, 4_000).stitches == []
+    assert reap_at(factory, 5_001).stitches == [(dead, Priority.NORMAL)]
+    assert claim_stitch(factory, dead, 5_100, 3_000)  # another worker takes it over
 
 
 def test_a_chapter_complete_at_creation_gets_its_stitch_claimed_once(
@@ -238,6 +255,7 @@ def test_an_abandoned_segment_of_a_cancelled_job_is_not_sent_again(
     # the worker rendering the running segment dies: nobody wants its audio any more, and
     # the feeder and the stitch repair both leave cancelled jobs alone
     repairs = reap_at(factory, 5_000)
-    assert repairs.segments == []
+    assert repairs.segments == [] and repairs.cancelled == 1
+    assert segment(factory, running).status == "cancelled"  # it holds no in-flight slot
     assert segment(factory, pending).status == "cancelled"
     assert job(factory, job_id).status == "cancelled"

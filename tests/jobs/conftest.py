@@ -21,6 +21,10 @@ from typing import Any
 
 import pytest
 
+from jobs.db import make_engine, session_factory
+from jobs.models import Base
+from jobs.pipeline import Factory
+from jobs.storage import Storage
 from tests.conftest import need
 
 REPO = Path(__file__).resolve().parents[2]
@@ -153,3 +157,18 @@ def cluster(postgres_url: str, tmp_path: Path) -> Iterator[Cluster]:
     finally:
         running.stop_all()
         redis.Redis.from_url(broker).flushdb()
+
+
+@pytest.fixture
+def factory(database_url: str) -> Iterator[Factory]:
+    """Sessions on a fresh schema (made from the models: tests/jobs/test_pipeline.py checks
+    that the migrations make the same), on SQLite and on PostgreSQL."""
+    engine = make_engine(database_url)
+    Base.metadata.create_all(engine)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Storage:
+    return Storage(tmp_path / "storage")

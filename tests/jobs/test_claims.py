@@ -17,8 +17,8 @@ from sqlalchemy import select, update
 from jobs import context as worker_context
 from jobs import tasks
 from jobs.context import Context
-from jobs.db import make_engine, session_factory, transaction
-from jobs.models import Base, Chapter, Job, Segment, Word
+from jobs.db import transaction
+from jobs.models import Segment, Word
 from jobs.pipeline import (
     Claim,
     Factory,
@@ -45,22 +45,10 @@ from renderer.engines import get_engine
 from renderer.stitch import AudioFormat
 from ssml.document import Document
 from ssml.segment import Segment as PlannedSegment
+from tests.jobs.rows import chapter, chapter_ids, job, segment, segment_ids
 
 STUB = Voicing("stub", "stub")
 LEASE_MS = 500
-
-
-@pytest.fixture
-def factory(database_url: str) -> Iterator[Factory]:
-    engine = make_engine(database_url)
-    Base.metadata.create_all(engine)  # what the migrations make (tests/jobs/test_pipeline.py)
-    yield session_factory(engine)
-    engine.dispose()
-
-
-@pytest.fixture
-def storage(tmp_path: Path) -> Storage:
-    return Storage(tmp_path / "storage")
 
 
 def make_job(
@@ -95,43 +83,6 @@ def planned(number: int, texts: Sequence[str]) -> PlannedChapter:
         segments.append(PlannedSegment(index, text, start, start + len(text), ssml, pause))
         start += len(text) + 1
     return PlannedChapter(number, f"Chapter {number}", " ".join(texts), tuple(segments))
-
-
-def segment_ids(factory: Factory, job_id: str) -> list[int]:
-    """The job's segment ids in reading order."""
-    with transaction(factory) as session:
-        return list(
-            session.scalars(
-                select(Segment.id)
-                .join(Chapter, Chapter.id == Segment.chapter_id)
-                .where(Segment.job_id == job_id)
-                .order_by(Chapter.index, Segment.index)
-            )
-        )
-
-
-def chapter_ids(factory: Factory, job_id: str) -> list[int]:
-    with transaction(factory) as session:
-        return list(
-            session.scalars(
-                select(Chapter.id).where(Chapter.job_id == job_id).order_by(Chapter.index)
-            )
-        )
-
-
-def segment(factory: Factory, segment_id: int) -> Segment:
-    with transaction(factory) as session:
-        return session.get_one(Segment, segment_id)
-
-
-def chapter(factory: Factory, chapter_id: int) -> Chapter:
-    with transaction(factory) as session:
-        return session.get_one(Chapter, chapter_id)
-
-
-def job(factory: Factory, job_id: str) -> Job:
-    with transaction(factory) as session:
-        return session.get_one(Job, job_id)
 
 
 def set_segment(factory: Factory, segment_id: int, **values: Any) -> None:

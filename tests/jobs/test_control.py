@@ -3,16 +3,16 @@ clocks)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from jobs.control import cancel_job, job_status, list_jobs, retry_job
-from jobs.db import make_engine, session_factory, transaction
+from jobs.db import transaction
 from jobs.feeder import feed
-from jobs.models import Base, Chapter, Job, Segment
+from jobs.models import Chapter
 from jobs.pipeline import (
     Factory,
     FollowUp,
@@ -33,21 +33,9 @@ from renderer.engines import get_engine
 from renderer.stitch import AudioFormat
 from ssml.document import Document
 from ssml.segment import Segment as PlannedSegment
+from tests.jobs.rows import job, segment, segment_ids
 
 LEASE_MS = 60_000
-
-
-@pytest.fixture
-def factory(database_url: str) -> Iterator[Factory]:
-    engine = make_engine(database_url)
-    Base.metadata.create_all(engine)  # what the migrations make (tests/jobs/test_pipeline.py)
-    yield session_factory(engine)
-    engine.dispose()
-
-
-@pytest.fixture
-def storage(tmp_path: Path) -> Storage:
-    return Storage(tmp_path / "storage")
 
 
 def make_job(
@@ -85,33 +73,11 @@ def make_job(
     ).job_id
 
 
-def segment_ids(factory: Factory, job_id: str) -> list[int]:
-    with transaction(factory) as session:
-        return list(
-            session.scalars(
-                select(Segment.id)
-                .join(Chapter, Chapter.id == Segment.chapter_id)
-                .where(Segment.job_id == job_id)
-                .order_by(Chapter.index, Segment.index)
-            )
-        )
-
-
 def chapters_of(factory: Factory, job_id: str) -> list[Chapter]:
     with transaction(factory) as session:
         return list(
             session.scalars(select(Chapter).where(Chapter.job_id == job_id).order_by(Chapter.index))
         )
-
-
-def segment(factory: Factory, segment_id: int) -> Segment:
-    with transaction(factory) as session:
-        return session.get_one(Segment, segment_id)
-
-
-def job(factory: Factory, job_id: str) -> Job:
-    with transaction(factory) as session:
-        return session.get_one(Job, job_id)
 
 
 def counts(**nonzero: int) -> dict[str, int]:

@@ -52,6 +52,16 @@ def caption_words(cluster: Cluster, job_id: str) -> dict[int, list[str]]:
     return words
 
 
+def assert_every_word_once(cluster: Cluster, job_id: str, source: Path) -> None:
+    """Each chapter's caption track holds the book's unique words once each, in order:
+    no segment was lost, repeated or put out of place."""
+    text = source.read_text()
+    for index, chapter_words in caption_words(cluster, job_id).items():
+        expected = [w for w in text.split() if w.startswith(f"w{index}x")]
+        got = [w for w in chapter_words if w.startswith("w")]
+        assert got == expected, f"chapter {index}: words lost, repeated or out of order"
+
+
 def fetch_and_render(
     cluster: Cluster, tmp_path: Path, source: Path, *options: str
 ) -> tuple[Path, Path]:
@@ -137,12 +147,7 @@ def test_kill_9_of_workers_mid_job_loses_and_repeats_nothing(
     fetched = cluster.narrate("fetch", job_id, "--out", tmp_path / "out")
     assert fetched.returncode == 0, fetched.stderr
     check_output(tmp_path / "out")
-    words = caption_words(cluster, job_id)
-    text = source.read_text()
-    for index, chapter_words in words.items():
-        expected = [w for w in text.split() if w.startswith(f"w{index}x")]
-        got = [w for w in chapter_words if w.startswith("w")]
-        assert got == expected, f"chapter {index}: words lost, repeated or out of order"
+    assert_every_word_once(cluster, job_id, source)
 
 
 def _wait_until_running(cluster: Cluster, job_id: str) -> dict[str, object]:
@@ -318,11 +323,7 @@ def test_a_redis_restart_mid_job_loses_nothing(cluster: Cluster, tmp_path: Path)
         fetched = cluster.narrate("fetch", job_id, "--out", tmp_path / "out")
         assert fetched.returncode == 0, fetched.stderr
         check_output(tmp_path / "out")
-        words = caption_words(cluster, job_id)
-        text = source.read_text()
-        for index, chapter_words in words.items():
-            expected = [w for w in text.split() if w.startswith(f"w{index}x")]
-            assert [w for w in chapter_words if w.startswith("w")] == expected
+        assert_every_word_once(cluster, job_id, source)
     finally:
         cluster.stop_all()
         server.kill()

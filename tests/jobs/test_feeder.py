@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
 from jobs.control import cancel_job
-from jobs.db import make_engine, session_factory, transaction
+from jobs.db import transaction
 from jobs.feeder import Backlog, allocate, feed
-from jobs.models import Base, Chapter, Job, Segment
+from jobs.models import Job, Segment
 from jobs.pipeline import (
     Factory,
     PlannedChapter,
@@ -32,6 +31,7 @@ from jobs.storage import Storage
 from renderer.stitch import AudioFormat
 from ssml.document import Document
 from ssml.segment import Segment as PlannedSegment
+from tests.jobs.rows import segment_ids
 
 URGENT, NORMAL, BULK = Priority.URGENT, Priority.NORMAL, Priority.BULK
 
@@ -112,19 +112,6 @@ def test_allocate_invariants(budget: int, cap: int, jobs: list[tuple[Priority, i
 # --- feed (database) -------------------------------------------------------------------
 
 
-@pytest.fixture
-def factory(database_url: str) -> Iterator[Factory]:
-    engine = make_engine(database_url)
-    Base.metadata.create_all(engine)  # what the migrations make (tests/jobs/test_pipeline.py)
-    yield session_factory(engine)
-    engine.dispose()
-
-
-@pytest.fixture
-def storage(tmp_path: Path) -> Storage:
-    return Storage(tmp_path / "storage")
-
-
 def make_job(
     factory: Factory,
     storage: Storage,
@@ -160,19 +147,6 @@ def make_job(
         priority=priority,
         distributed=distributed,  # True: a job for the workers (narrate submit)
     ).job_id
-
-
-def segment_ids(factory: Factory, job_id: str) -> list[int]:
-    """The job's segment ids in reading order."""
-    with transaction(factory) as session:
-        return list(
-            session.scalars(
-                select(Segment.id)
-                .join(Chapter, Chapter.id == Segment.chapter_id)
-                .where(Segment.job_id == job_id)
-                .order_by(Chapter.index, Segment.index)
-            )
-        )
 
 
 def segments(factory: Factory, ids: Sequence[int]) -> list[tuple[str, int | None]]:

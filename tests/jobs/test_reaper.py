@@ -3,16 +3,15 @@ are settled (SQLite and PostgreSQL, explicit clocks)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from jobs.control import cancel_job
-from jobs.db import make_engine, session_factory, transaction
+from jobs.db import transaction
 from jobs.feeder import feed
-from jobs.models import Base, Chapter, Job, Segment
+from jobs.models import Chapter, Job
 from jobs.pipeline import (
     Factory,
     PlannedChapter,
@@ -30,22 +29,10 @@ from jobs.storage import Storage
 from renderer.stitch import AudioFormat
 from ssml.document import Document
 from ssml.segment import Segment as PlannedSegment
+from tests.jobs.rows import chapter, chapter_ids, job, segment, segment_ids
 
 STUB = Voicing("stub", "stub")
 REQUEUE_AFTER_MS = 10_000
-
-
-@pytest.fixture
-def factory(database_url: str) -> Iterator[Factory]:
-    engine = make_engine(database_url)
-    Base.metadata.create_all(engine)  # what the migrations make (tests/jobs/test_pipeline.py)
-    yield session_factory(engine)
-    engine.dispose()
-
-
-@pytest.fixture
-def storage(tmp_path: Path) -> Storage:
-    return Storage(tmp_path / "storage")
 
 
 def plan(chapters: Sequence[int], tag: str = "") -> list[PlannedChapter]:
@@ -85,42 +72,6 @@ def make_job(
         priority=priority,
         distributed=True,  # a job for the workers (narrate submit)
     ).job_id
-
-
-def segment_ids(factory: Factory, job_id: str) -> list[int]:
-    with transaction(factory) as session:
-        return list(
-            session.scalars(
-                select(Segment.id)
-                .join(Chapter, Chapter.id == Segment.chapter_id)
-                .where(Segment.job_id == job_id)
-                .order_by(Chapter.index, Segment.index)
-            )
-        )
-
-
-def chapter_ids(factory: Factory, job_id: str) -> list[int]:
-    with transaction(factory) as session:
-        return list(
-            session.scalars(
-                select(Chapter.id).where(Chapter.job_id == job_id).order_by(Chapter.index)
-            )
-        )
-
-
-def segment(factory: Factory, segment_id: int) -> Segment:
-    with transaction(factory) as session:
-        return session.get_one(Segment, segment_id)
-
-
-def chapter(factory: Factory, chapter_id: int) -> Chapter:
-    with transaction(factory) as session:
-        return session.get_one(Chapter, chapter_id)
-
-
-def job(factory: Factory, job_id: str) -> Job:
-    with transaction(factory) as session:
-        return session.get_one(Job, job_id)
 
 
 def reap_at(factory: Factory, now_ms: int) -> Repairs:

@@ -24,16 +24,12 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("allow_partial", sa.Boolean(), server_default=sa.false(), nullable=False)
         )
-        batch_op.add_column(
-            sa.Column("distributed", sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
         batch_op.add_column(sa.Column("started_at_ms", sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column("finished_at_ms", sa.BigInteger(), nullable=True))
     with op.batch_alter_table("chapters") as batch_op:
         for name in ("segments_total", "segments_done", "segments_failed"):
             batch_op.add_column(sa.Column(name, sa.Integer(), server_default="0", nullable=False))
         batch_op.add_column(sa.Column("stitch_enqueued_at_ms", sa.BigInteger(), nullable=True))
-        batch_op.add_column(sa.Column("stitch_lease_until_ms", sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column("gaps", sa.JSON(), nullable=True))
     with op.batch_alter_table("segments") as batch_op:
         batch_op.add_column(sa.Column("retries", sa.Integer(), server_default="0", nullable=False))
@@ -68,7 +64,6 @@ def downgrade() -> None:
     with op.batch_alter_table("chapters") as batch_op:
         for name in (
             "gaps",
-            "stitch_lease_until_ms",
             "stitch_enqueued_at_ms",
             "segments_failed",
             "segments_done",
@@ -76,5 +71,5 @@ def downgrade() -> None:
         ):
             batch_op.drop_column(name)
     with op.batch_alter_table("jobs") as batch_op:
-        for name in ("finished_at_ms", "started_at_ms", "distributed", "allow_partial", "priority"):
+        for name in ("finished_at_ms", "started_at_ms", "allow_partial", "priority"):
             batch_op.drop_column(name)

@@ -18,7 +18,14 @@ from jobs.db import ensure_schema, transaction
 from jobs.export import export_job
 from jobs.local import ProgressCallback, run_job
 from jobs.models import Chapter, ChapterStatus, JobStatus, Segment, SegmentStatus
-from jobs.pipeline import Factory, PlannedChapter, Voicing, create_job, plan_document
+from jobs.pipeline import (
+    Factory,
+    JobSummary,
+    PlannedChapter,
+    Voicing,
+    create_job,
+    plan_document,
+)
 from narrate.errors import UsageError
 from narrate.settings import Settings
 from renderer.engine import Engine, validate_prosody
@@ -122,15 +129,7 @@ def render(
     ensure_schema(settings.database_url)
     check_out_dir(out_dir)
     ctx = worker_context.configure(settings)
-    summary = create_job(
-        ctx.factory,
-        ctx.storage,
-        input_path=request.input_path,
-        document=prepared.document,
-        plan=prepared.plan,
-        voicing=prepared.voicing,
-        audio=request.audio,
-    )
+    summary = store_job(ctx, request, prepared)
     if on_start is not None:
         on_start(summary)
     status = run_job(
@@ -153,6 +152,22 @@ def render(
         failures=failures(ctx.factory, summary.job_id),
         warnings=prepared.document.warnings,
         billed_chars=billed_chars(ctx.factory, summary.job_id),
+    )
+
+
+def store_job(
+    ctx: worker_context.Context, request: RenderRequest, prepared: Prepared, **job: Any
+) -> JobSummary:
+    """Store a prepared request as a new job (``job``: priority, allow_partial, ...)."""
+    return create_job(
+        ctx.factory,
+        ctx.storage,
+        input_path=request.input_path,
+        document=prepared.document,
+        plan=prepared.plan,
+        voicing=prepared.voicing,
+        audio=request.audio,
+        **job,
     )
 
 

@@ -19,9 +19,9 @@ from jobs.app import CONTROL_QUEUE, app, configure_app, queue_for
 from jobs.context import Context
 from jobs.control import retry_job
 from jobs.db import ensure_schema
-from jobs.pipeline import JobSummary, claim_ready_chapters, clock_ms, create_job
+from jobs.pipeline import JobSummary, claim_ready_chapters, clock_ms
 from jobs.priority import Priority
-from jobs.render import RenderRequest, prepare
+from jobs.render import RenderRequest, prepare, store_job
 from narrate.errors import ConfigurationError
 from narrate.settings import Settings
 
@@ -68,17 +68,8 @@ def submit(
     """Store a job for the workers and release its first segments."""
     prepared = prepare(request)
     ctx = connect(settings)
-    summary = create_job(
-        ctx.factory,
-        ctx.storage,
-        input_path=request.input_path,
-        document=prepared.document,
-        plan=prepared.plan,
-        voicing=prepared.voicing,
-        audio=request.audio,
-        priority=priority,
-        allow_partial=allow_partial,
-        distributed=True,
+    summary = store_job(
+        ctx, request, prepared, priority=priority, allow_partial=allow_partial, distributed=True
     )
     kick(ctx, summary.job_id, priority)
     return summary

@@ -128,48 +128,13 @@ def _document_options(func: F) -> F:
 @click.option("--volume", type=float, default=1.0, show_default=True, help="Volume multiplier.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
-def render(
-    input_path: Path,
-    out_dir: Path,
-    engine: str,
-    chapters: str | None,
-    include_matter: bool,
-    lexicon: Path | None,
-    latex: str,
-    voice: str | None,
-    model: str | None,
-    engine_options: tuple[str, ...],
-    audio_format: str,
-    sample_rate_hz: int | None,
-    bitrate_kbps: int | None,
-    rate: float,
-    pitch: float,
-    volume: float,
-    quiet: bool,
-    as_json: bool,
-) -> None:
+def render(out_dir: Path, quiet: bool, as_json: bool, **options: Any) -> None:
     """Render INPUT into one audio file per chapter, with captions, in --out."""
     from jobs.render import render as run_render
     from narrate.progress import ProgressPrinter
     from narrate.settings import Settings
 
-    request = render_request(
-        input_path=input_path,
-        engine=engine,
-        chapters=chapters,
-        include_matter=include_matter,
-        lexicon=lexicon,
-        latex=latex,
-        voice=voice,
-        model=model,
-        engine_options=engine_options,
-        audio_format=audio_format,
-        sample_rate_hz=sample_rate_hz,
-        bitrate_kbps=bitrate_kbps,
-        rate=rate,
-        pitch=pitch,
-        volume=volume,
-    )
+    request = render_request(**options)
     settings = Settings.from_env()
     printer = ProgressPrinter(enabled=not quiet)
     report = run_render(

@@ -346,44 +346,39 @@ def complete_segment(
     factory: Factory, segment_id: int, now_ms: int, *, reused: bool, billed_chars: int | None
 ) -> FollowUp:
     """Mark a segment done; the execution that wins moves the chapter's counters."""
-    with transaction(factory) as session:
-        chapter_id = session.execute(
-            update(Segment)
-            .where(Segment.id == segment_id, Segment.status.in_(_OPEN))
-            .values(
-                status=SegmentStatus.DONE,
-                reused=reused,
-                billed_chars=None if reused else billed_chars,
-                error=None,
-                lease_until_ms=None,
-                finished_at_ms=now_ms,
-            )
-            .returning(Segment.chapter_id)
-        ).scalar()
-        if chapter_id is None:
-            return FollowUp("skipped")
-        follow = _count(session, chapter_id, now_ms, done=1)
-    return _settle_after(factory, follow, SegmentStatus.DONE, now_ms)
+    return _close_segment(
+        factory,
+        segment_id,
+        now_ms,
+        SegmentStatus.DONE,
+        reused=reused,
+        billed_chars=None if reused else billed_chars,
+        error=None,
+    )
 
 
 def fail_segment(factory: Factory, segment_id: int, message: str, now_ms: int = 0) -> FollowUp:
     """Mark a segment failed with a message the user can act on."""
+    return _close_segment(factory, segment_id, now_ms, SegmentStatus.FAILED, error=message)
+
+
+def _close_segment(
+    factory: Factory, segment_id: int, now_ms: int, status: SegmentStatus, **values: object
+) -> FollowUp:
+    """Move an open segment to ``status`` (done or failed) with one guarded UPDATE; only
+    the execution whose UPDATE matched moves the chapter's counters (exactly-once fan-in)."""
     with transaction(factory) as session:
         chapter_id = session.execute(
             update(Segment)
             .where(Segment.id == segment_id, Segment.status.in_(_OPEN))
-            .values(
-                status=SegmentStatus.FAILED,
-                error=message,
-                lease_until_ms=None,
-                finished_at_ms=now_ms or None,
-            )
+            .values(status=status, lease_until_ms=None, finished_at_ms=now_ms or None, **values)
             .returning(Segment.chapter_id)
         ).scalar()
         if chapter_id is None:
             return FollowUp("skipped")
-        follow = _count(session, chapter_id, now_ms, failed=1)
-    return _settle_after(factory, follow, SegmentStatus.FAILED, now_ms)
+        done = status == SegmentStatus.DONE
+        follow = _count(session, chapter_id, now_ms, done=int(done), failed=int(not done))
+    return _settle_after(factory, follow, status, now_ms)
 
 
 def defer_segment(

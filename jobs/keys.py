@@ -29,8 +29,13 @@ class ThrottleKeys(NamedTuple):
     wait: str
     #: ZSET ticket -> lease expiry (server ms): waiters that still poll
     lease: str
-    #: STRING server ms until which the provider asked us to hold every request
+    #: STRING server ms until which every request waits: a provider's pause, or the span
+    #: after the grant log was found lost
     blocked_until: str
+    #: STRING server ms of the last poll, with a TTL far longer than a span: while it exists
+    #: the grant log is complete; once it is gone, the keys were lost (a restart without
+    #: persistence, FLUSHDB) or the account was idle, and the next poll waits a span
+    marker: str
 
 
 def throttle_tag(account: str) -> str:

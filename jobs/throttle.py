@@ -90,6 +90,11 @@ def decide(
 #: stays an exact integer in the doubles of Lua and of ZSET scores)
 PRIORITY_WEIGHT_MS = 10**13
 MAX_PAUSE_MS = int(MAX_PAUSE_S * 1000)
+#: the marker outlives the last poll by this many times ``span + lease``. Any TTL of a span
+#: or more is safe (every grant is a poll, so a marker that expired means no grant in the
+#: last span); a longer one spares the wait after more idle periods. Three times is well
+#: past a lease, so the marker never expires while a live waiter polls
+MARKER_TTL_SPANS = 3
 
 
 class Verdict(IntEnum):
@@ -115,6 +120,15 @@ class Room:
     #: ticket -> lease expiry; a ticket whose lease ran out is dropped from the room
     leases: Mapping[str, int] = field(default_factory=dict)
     blocked_until_ms: int = 0
+    #: the last ms the marker exists (Redis expires a key once its TTL has passed); None or
+    #: earlier than now: missing, so the grant log may lack grants of the last span. A fresh
+    #: ``Room()`` is an account whose keys were just lost, or never used
+    marker_until_ms: int | None = None
+
+
+def marker_ttl_ms(span_ms: int, lease_ms: int) -> int:
+    """The TTL the marker gets on every poll (see :data:`MARKER_TTL_SPANS`)."""
+    return MARKER_TTL_SPANS * (span_ms + lease_ms)
 
 
 def wait_score(priority: int, enqueued_ms: int) -> int:
@@ -169,12 +183,13 @@ def admit(
 
     Grants obey "at most ``requests`` per ``window + margin``". Only the tickets ranked
     first may take the free permits, so a later or lower-class ticket never takes a
-    permit that an earlier or more urgent one still waits for.
+    permit that an earlier or more urgent one still waits for. A poll that finds the
+    marker missing holds everyone for a span (:func:`recover`).
     """
     room = enter(room, ticket, priority, now_ms, lease_ms)
     span_ms = limit.window_ms + limit.margin_ms
     grants = {t: at for t, at in room.grants.items() if at > now_ms - span_ms}
-    room = replace(room, grants=grants)
+    room = recover(replace(room, grants=grants), now_ms, span_ms, lease_ms)
     if room.blocked_until_ms > now_ms:
         return room, Verdict.PAUSED, min(room.blocked_until_ms - now_ms, MAX_PAUSE_MS)
     free = limit.requests - len(grants)
@@ -183,6 +198,18 @@ def admit(
         return forget(replace(room, grants={**grants, ticket: now_ms}), ticket), Verdict.GRANTED, 0
     verdict = Verdict.FULL if free <= 0 else Verdict.QUEUED
     return room, verdict, next_turn_ms(grants, rank, now_ms, limit, poll_ms)
+
+
+def recover(room: Room, now_ms: int, span_ms: int, lease_ms: int) -> Room:
+    """Refresh the marker; if it was missing, hold every request until ``now + span``.
+
+    Why: without the marker the log may have lost grants of the last span (Redis restarted
+    without persistence), and granting ``requests`` at once on top of them would send the
+    provider up to twice its limit. A later pause is kept (never moved backward).
+    """
+    if room.marker_until_ms is None or room.marker_until_ms < now_ms:
+        room = replace(room, blocked_until_ms=max(room.blocked_until_ms, now_ms + span_ms))
+    return replace(room, marker_until_ms=now_ms + marker_ttl_ms(span_ms, lease_ms))
 
 
 def forget(room: Room, ticket: str) -> Room:

@@ -30,6 +30,14 @@ Design, and why:
 * **A provider pause.** On a "throttled" answer the engine calls :meth:`pause`; the
   ``penalize`` script moves ``blocked_until`` forward (never backward, at most
   ``MAX_PAUSE_S``) and every waiter holds until then.
+* **Lost data costs a span of waiting, never a burst.** Redis without persistence forgets
+  the grant log when it restarts (as on FLUSHDB, or a failover that loses the keys); granting
+  ``requests`` at once then, on top of up to ``requests`` forgotten grants, would double the
+  provider's limit. Every poll refreshes a marker key (TTL ``3 * (span + lease)``); a poll
+  that finds it missing recreates it and holds everyone until ``now + span`` through
+  ``blocked_until`` (never moved backward). The price: the first permit after a restart,
+  or after the account idled past the marker's TTL, comes one span late. A loss that keeps
+  the marker (a replica promoted a few writes behind, a seconds-old snapshot) goes unseen.
 * **Fail closed.** If Redis cannot be reached, :meth:`permit` raises the retryable
   :class:`~narrate.errors.ThrottleUnavailableError` and no provider request is made. After
   ``max_wait_s`` without a permit it raises the retryable
@@ -64,6 +72,7 @@ from jobs.throttle import (
     PRIORITY_WEIGHT_MS,
     RateLimit,
     Verdict,
+    marker_ttl_ms,
 )
 from narrate.errors import ConfigurationError, ThrottleBusyError, ThrottleUnavailableError
 
@@ -78,12 +87,12 @@ REDIS_RETRIES = 2
 REDIS_CONNECT_TIMEOUT_S = 2.0
 REDIS_SOCKET_TIMEOUT_S = 5.0
 
-# KEYS: grants, wait, lease, blocked_until (jobs.keys.ThrottleKeys order)
+# KEYS: grants, wait, lease, blocked_until, marker (jobs.keys.ThrottleKeys order)
 # ARGV: ticket, priority class, requests, span ms, lease ms, poll ms, max pause ms,
-#       ttl slack ms, priority weight
+#       ttl slack ms, priority weight, marker ttl ms
 # returns {wait ms (0 = granted), server now ms, verdict (jobs.throttle.Verdict)}
 ACQUIRE_LUA = """
-local grants, wait, lease, blocked = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local grants, wait, lease, blocked, marker = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local ticket = ARGV[1]
 local priority = tonumber(ARGV[2])
 local requests = tonumber(ARGV[3])
@@ -93,6 +102,7 @@ local poll_ms = tonumber(ARGV[6])
 local max_pause_ms = tonumber(ARGV[7])
 local slack_ms = tonumber(ARGV[8])
 local weight = tonumber(ARGV[9])
+local marker_ms = tonumber(ARGV[10])
 
 -- Lua prints numbers with 14 digits: pass every time to Redis as an exact integer
 local function int(x) return string.format('%.0f', x) end
@@ -114,6 +124,16 @@ redis.call('PEXPIRE', wait, int(lease_ms + slack_ms))
 redis.call('PEXPIRE', lease, int(lease_ms + slack_ms))
 
 redis.call('ZREMRANGEBYSCORE', grants, '-inf', int(now - span_ms))
+
+-- no marker: the keys were lost (or the account idled past its TTL), and the log may lack
+-- grants of the last span; hold everyone until they are surely out of the provider's window
+if redis.call('EXISTS', marker) == 0 then
+  local held = tonumber(redis.call('GET', blocked) or '0')
+  if now + span_ms > held then
+    redis.call('SET', blocked, int(now + span_ms), 'PX', int(span_ms))
+  end
+end
+redis.call('SET', marker, int(now), 'PX', int(marker_ms))
 
 local blocked_until = tonumber(redis.call('GET', blocked) or '0')
 if blocked_until > now then
@@ -300,16 +320,18 @@ class RedisThrottle:
         if limit is None:
             raise ValueError(f"{account.split('/', 1)[0]} has no rate limit")
         keys: ThrottleKeys = throttle_keys(account)
+        span_ms = limit.window_ms + limit.margin_ms
         args: list[str | int] = [
             ticket,
             priority,
             limit.requests,
-            limit.window_ms + limit.margin_ms,
+            span_ms,
             self.lease_ms,
             max(round(self.poll_s * 1000), 1),
             MAX_PAUSE_MS,
             TTL_SLACK_MS,
             PRIORITY_WEIGHT_MS,
+            marker_ttl_ms(span_ms, self.lease_ms),
         ]
         with self._reporting_redis_errors():
             wait_ms, now_ms, verdict = self._acquire(keys=list(keys), args=args)

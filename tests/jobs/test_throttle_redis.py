@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -35,6 +35,7 @@ from jobs.throttle import (
     Verdict,
     admit,
     forget,
+    marker_ttl_ms,
     penalize,
     wait_score,
 )
@@ -74,6 +75,15 @@ def throttle_for(client: redis.Redis, limit: RateLimit, **kw: Any) -> RedisThrot
     return RedisThrottle(client, {"cosyvoice": limit}, **kw)
 
 
+def mark_in_use(client: redis.Redis, account: str) -> None:
+    """Create the marker as the polls of an account in use leave it.
+
+    For the tests about something else: a fresh account's first poll finds no marker and
+    waits a span, as after lost data; the tests of that wait leave the marker out.
+    """
+    client.set(throttle_keys(account).marker, 0, px=60_000)
+
+
 def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -83,8 +93,13 @@ def closed_port() -> int:
 # --- the pure model -------------------------------------------------------------------
 
 
+def in_use(**fields: Any) -> Room:
+    """A room whose marker is in place: no data was lost (a fresh ``Room()`` is lost)."""
+    return Room(marker_until_ms=10**12, **fields)
+
+
 def test_model_grants_up_to_the_limit_then_names_the_wait() -> None:
-    room = Room()
+    room = in_use()
     for index, ticket in enumerate("abc"):
         room, verdict, wait = admit(room, ticket, 1, 1000 + index, LIMIT, lease_ms=500, poll_ms=50)
         assert (verdict, wait) == (Verdict.GRANTED, 0)
@@ -96,7 +111,7 @@ def test_model_grants_up_to_the_limit_then_names_the_wait() -> None:
 
 
 def test_model_keeps_the_first_enqueue_time_and_drops_expired_leases() -> None:
-    full = Room(grants={"x": 0, "y": 0, "z": 0})
+    full = in_use(grants={"x": 0, "y": 0, "z": 0})
     room, _, _ = admit(full, "a", 2, 10, LIMIT, lease_ms=100, poll_ms=50)
     room, _, _ = admit(room, "a", 2, 60, LIMIT, lease_ms=100, poll_ms=50)
     assert room.waiting == {"a": wait_score(2, 10)} and room.leases == {"a": 160}
@@ -105,7 +120,7 @@ def test_model_keeps_the_first_enqueue_time_and_drops_expired_leases() -> None:
 
 
 def test_model_queues_behind_tickets_ranked_ahead() -> None:
-    room = Room(grants={"x": 0, "y": 0}, waiting={"u": wait_score(0, 5)}, leases={"u": 900})
+    room = in_use(grants={"x": 0, "y": 0}, waiting={"u": wait_score(0, 5)}, leases={"u": 900})
     room, verdict, wait = admit(room, "b", 2, 10, LIMIT, lease_ms=500, poll_ms=40)
     assert (verdict, wait) == (Verdict.QUEUED, 1200 - 10)  # the free permit is "u"'s
     room, verdict, _ = admit(room, "u", 0, 11, LIMIT, lease_ms=500, poll_ms=40)
@@ -113,12 +128,48 @@ def test_model_queues_behind_tickets_ranked_ahead() -> None:
 
 
 def test_model_pause_moves_forward_only_and_is_capped() -> None:
-    room = penalize(Room(), 500, 1000)
+    room = penalize(in_use(), 500, 1000)
     assert room.blocked_until_ms == 1500
     assert penalize(room, 100, 1000).blocked_until_ms == 1500  # never shortened
     assert penalize(room, 10**9, 1000).blocked_until_ms == 1000 + MAX_PAUSE_MS
     _, verdict, wait = admit(room, "a", 0, 1200, LIMIT, lease_ms=500, poll_ms=50)
     assert (verdict, wait) == (Verdict.PAUSED, 300)
+
+
+def test_model_waits_a_span_after_the_marker_is_lost() -> None:
+    span_ms = LIMIT.window_ms + LIMIT.margin_ms
+    room = in_use()
+    for index, ticket in enumerate("abc"):  # the limit is used up right before the loss
+        room, verdict, _ = admit(room, ticket, 1, 1000 + index, LIMIT, lease_ms=500, poll_ms=50)
+        assert verdict is Verdict.GRANTED
+    # Redis restarts without persistence: every key is gone, the three grants too
+    room, verdict, wait = admit(Room(), "d", 1, 1010, LIMIT, lease_ms=500, poll_ms=50)
+    assert (verdict, wait) == (Verdict.PAUSED, span_ms)
+    assert room.marker_until_ms == 1010 + marker_ttl_ms(span_ms, 500)
+    # the waiters keep polling: nothing within one span of the poll that found no marker
+    granted = []
+    for now in range(1011, 1010 + 2 * span_ms, 7):
+        for ticket in "defgh":
+            if ticket not in granted:
+                room, verdict, _ = admit(room, ticket, 1, now, LIMIT, lease_ms=500, poll_ms=50)
+                assert verdict is Verdict.PAUSED or now >= 1010 + span_ms
+                if verdict is Verdict.GRANTED:
+                    granted.append(ticket)
+    assert granted == ["d", "e", "f"]  # then `requests` at once, in their order
+    # a longer pause is kept, never shortened
+    paused = penalize(Room(), 5000, 1000)
+    room, verdict, wait = admit(paused, "a", 1, 1010, LIMIT, lease_ms=500, poll_ms=50)
+    assert (verdict, wait, room.blocked_until_ms) == (Verdict.PAUSED, 4990, 6000)
+
+
+def test_model_waits_a_span_after_an_idle_period_past_the_marker_ttl() -> None:
+    ttl_ms = marker_ttl_ms(LIMIT.window_ms + LIMIT.margin_ms, 500)
+    room, verdict, _ = admit(in_use(), "a", 1, 1000, LIMIT, lease_ms=500, poll_ms=50)
+    assert verdict is Verdict.GRANTED
+    _, verdict, _ = admit(room, "b", 1, 1000 + ttl_ms, LIMIT, lease_ms=500, poll_ms=50)
+    assert verdict is Verdict.GRANTED  # the marker's last ms (Redis expires it after)
+    _, verdict, _ = admit(room, "b", 1, 1001 + ttl_ms, LIMIT, lease_ms=500, poll_ms=50)
+    assert verdict is Verdict.PAUSED
 
 
 @dataclass
@@ -131,6 +182,8 @@ class Simulated:
     places: dict[str, tuple[int, str]]  # ticket -> (wait score, ticket): its rank order
     classes: dict[str, int]
     live: set[str]  # tickets whose client polls until granted
+    losses: list[int] = field(default_factory=list)  # event indexes where every key was lost
+    unmarked: list[int] = field(default_factory=list)  # ms of polls that found no marker
 
 
 def simulate(
@@ -138,10 +191,12 @@ def simulate(
     pauses: list[tuple[int, int]],
     limit: RateLimit,
     poll_ms: int,
+    losses: tuple[int, ...] = (),
 ) -> Simulated:
     """Clients arrive at (ms, class, vanishes); a vanishing one polls once, then dies.
 
     A live client polls again after ``min(suggested wait, poll)``, well within its lease.
+    The run starts on an account in use; at each of ``losses`` (ms) every key is lost.
     """
     order = sorted(arrivals, key=lambda arrival: arrival[0])
     names = [f"t{index:03d}" for index in range(len(order))]
@@ -151,9 +206,10 @@ def simulate(
         (at, index, name) for index, (name, (at, _, _)) in enumerate(zip(names, order, strict=True))
     ]
     queue += [(at, len(order) + i, f"pause:{ms}") for i, (at, ms) in enumerate(pauses)]
+    queue += [(at, len(queue) + i, "lose") for i, at in enumerate(losses)]
     heapq.heapify(queue)
     run = Simulated([], [], {}, {}, classes, live)
-    room, tiebreak = Room(), len(queue)
+    room, tiebreak = in_use(), len(queue)
     for event in range(20_000):  # a correct run needs a few thousand
         if not queue:
             return run
@@ -161,9 +217,15 @@ def simulate(
         if who.startswith("pause:"):
             room = penalize(room, int(who.removeprefix("pause:")), now)
             continue
+        if who == "lose":
+            room = Room()
+            run.losses.append(event)
+            continue
         if who not in run.entered:
             run.entered[who] = event
             run.places[who] = (wait_score(classes[who], now), who)
+        if room.marker_until_ms is None or room.marker_until_ms < now:
+            run.unmarked.append(now)
         room, verdict, wait = admit(
             room, who, classes[who], now, limit, lease_ms=3 * poll_ms, poll_ms=poll_ms
         )
@@ -181,8 +243,11 @@ def passed(run: Simulated, refused: int, ticket: str) -> list[str]:
     """Tickets ranked behind ``ticket`` that took a permit while it waited for one.
 
     A grant to a ticket behind it leaves a permit for every ticket ahead of it; only a
-    ticket of a more urgent class that arrives later may take that permit first.
+    ticket of a more urgent class that arrives later may take that permit first. Lost keys
+    lose the order too: a ticket that waited across a loss is not checked.
     """
+    if any(run.entered[ticket] < lost < refused for lost in run.losses):
+        return []
     found = []
     for _, granted, other in run.grants:
         if not run.entered[ticket] < granted < refused or run.places[other] < run.places[ticket]:
@@ -204,6 +269,7 @@ def passed(run: Simulated, refused: int, ticket: str) -> list[str]:
         max_size=14,
     ),
     pauses=st.lists(st.tuples(st.integers(0, 1500), st.integers(1, 400)), max_size=2),
+    losses=st.lists(st.integers(0, 1500), max_size=2),
     requests=st.integers(1, 4),
     window_ms=st.integers(20, 300),
     margin_ms=st.integers(0, 100),
@@ -212,18 +278,24 @@ def passed(run: Simulated, refused: int, ticket: str) -> list[str]:
 def test_model_properties(
     arrivals: list[tuple[int, int, bool]],
     pauses: list[tuple[int, int]],
+    losses: list[int],
     requests: int,
     window_ms: int,
     margin_ms: int,
     poll_ms: int,
 ) -> None:
-    run = simulate(arrivals, pauses, RateLimit(requests, window_ms, margin_ms), poll_ms)
+    limit = RateLimit(requests, window_ms, margin_ms)
+    run = simulate(arrivals, pauses, limit, poll_ms, tuple(losses))
     # every client that keeps polling gets its permit
     assert {ticket for _, _, ticket in run.grants} >= run.live
-    # never more than `requests` grants in any window + margin
+    # never more than `requests` grants in any window + margin, across lost keys too: the
+    # provider saw the grants the lost log forgot
     stamps = sorted(at for at, _, _ in run.grants)
     for first, later in zip(stamps, stamps[requests:], strict=False):
         assert later - first >= window_ms + margin_ms
+    # no grant within one span of a poll that found the marker missing
+    for unmarked in run.unmarked:
+        assert not any(unmarked <= at < unmarked + window_ms + margin_ms for at in stamps)
     # a ticket refused for want of a permit was never passed by one ranked behind it
     # (a bulk ticket never passes an earlier urgent one, nor a later one an earlier one)
     for refused, ticket, verdict in run.refusals:
@@ -259,6 +331,7 @@ def test_key_names_share_one_cluster_slot_per_account() -> None:
     keys = throttle_keys("cosyvoice/ab12")
     assert keys.grants == "narrate:throttle:{cosyvoice/ab12}:grants"
     assert keys.blocked_until == "narrate:throttle:{cosyvoice/ab12}:blocked_until"
+    assert keys.marker == "narrate:throttle:{cosyvoice/ab12}:marker"
     assert all("{cosyvoice/ab12}" in key for key in keys)
     with pytest.raises(ValueError):
         throttle_keys("cosyvoice/{x}")
@@ -269,16 +342,21 @@ def test_key_names_share_one_cluster_slot_per_account() -> None:
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_the_script_answers_as_the_model_does(client: redis.Redis, account: str, seed: int) -> None:
-    """Random polls, departures and pauses on real Redis, replayed through the model."""
+    """Random polls, departures and pauses on real Redis, replayed through the model; the
+    account starts unused, and loses every key once mid-run (a restart without persistence)."""
     rng = random.Random(seed)
     limit = RateLimit(requests=2, window_ms=40, margin_ms=10)
     throttle = throttle_for(client, limit, lease_ms=60, poll_s=0.02)
+    keys = throttle_keys(account)
     tickets = {f"{rng.randrange(16**8):08x}": rng.randrange(3) for _ in range(6)}
     trace: list[tuple[str, str, int, int, tuple[int, ...]]] = []
-    for _ in range(220):
+    for step in range(220):
         ticket = rng.choice(list(tickets))
         roll = rng.random()
-        if roll < 0.08:
+        if step == 110:
+            client.delete(*keys)
+            trace.append(("restart", ticket, 0, 0, ()))
+        elif roll < 0.08:
             throttle.leave(account, ticket)
             trace.append(("leave", ticket, 0, 0, ()))
         elif roll < 0.12:
@@ -293,9 +371,11 @@ def test_the_script_answers_as_the_model_does(client: redis.Redis, account: str,
     tickets["last"] = 2
     poll = throttle.acquire_once(account, "last", 2)
     trace.append(("poll", "last", 0, poll.now_ms, (poll.verdict, poll.wait_ms)))
-    room, seen = Room(), set()
+    room, seen, unmarked = Room(), set(), 0
     for kind, ticket, pause_ms, now_ms, answer in trace:
-        if kind == "leave":
+        if kind == "restart":
+            room = Room()
+        elif kind == "leave":
             room = forget(room, ticket)
         elif kind == "pause":
             room = penalize(room, pause_ms, now_ms)
@@ -303,18 +383,21 @@ def test_the_script_answers_as_the_model_does(client: redis.Redis, account: str,
             if answer[0] > now_ms:
                 assert answer[0] == room.blocked_until_ms
         else:
+            unmarked += room.marker_until_ms is None or room.marker_until_ms < now_ms
             room, verdict, wait_ms = admit(
                 room, ticket, tickets[ticket], now_ms, limit, lease_ms=60, poll_ms=20
             )
             assert answer == (verdict, wait_ms), (kind, ticket, now_ms)
             seen.add(verdict)
     assert seen == set(Verdict)  # the run went through every branch of the script
-    keys = throttle_keys(account)
+    assert unmarked >= 2  # the first poll and the first after the restart found no marker
     stored = {
         part: {m.decode(): int(s) for m, s in client.zrange(key, 0, -1, withscores=True)}
         for part, key in (("grants", keys.grants), ("wait", keys.wait), ("lease", keys.lease))
     }
     assert stored == {"grants": room.grants, "wait": room.waiting, "lease": room.leases}
+    marked_ms = int(client.get(keys.marker) or 0)  # the last poll's time
+    assert (marked_ms, room.marker_until_ms) == (poll.now_ms, poll.now_ms + marker_ttl_ms(50, 60))
 
 
 def test_several_grants_in_one_millisecond_are_all_logged(
@@ -322,10 +405,11 @@ def test_several_grants_in_one_millisecond_are_all_logged(
 ) -> None:
     throttle = throttle_for(client, RateLimit(requests=20, window_ms=1000, margin_ms=0))
     keys = throttle_keys(account)
+    mark_in_use(client, account)
     script = client.register_script(throttle_redis.ACQUIRE_LUA)
     with client.pipeline(transaction=False) as pipe:
         for _ in range(21):
-            args = [uuid.uuid4().hex, 1, 20, 1000, 10_000, 100, MAX_PAUSE_MS, 1000, 10**13]
+            args = [uuid.uuid4().hex, 1, 20, 1000, 10_000, 100, MAX_PAUSE_MS, 1000, 10**13, 60_000]
             script(keys=list(keys), args=args, client=pipe)
         answers = pipe.execute()
     verdicts = [Verdict(int(answer[2])) for answer in answers]
@@ -347,8 +431,9 @@ def _grant_many(account: str, count: int) -> list[int]:
 
 
 def test_processes_sharing_the_throttle_stay_under_the_limit_at_full_speed(
-    account: str,
+    client: redis.Redis, account: str
 ) -> None:
+    mark_in_use(client, account)
     with multiprocessing.Pool(4) as pool:
         results = pool.starmap(_grant_many, [(account, 6)] * 4)
     stamps = sorted(stamp for result in results for stamp in result)
@@ -387,6 +472,7 @@ def test_a_killed_waiter_blocks_nobody_once_its_lease_expires(
     limit = RateLimit(requests=1, window_ms=100, margin_ms=0)
     throttle = throttle_for(client, limit, lease_ms=600, poll_s=0.05)
     keys = throttle_keys(account)
+    mark_in_use(client, account)
     throttle.pause(account, 30)  # hold the waiter so it is still waiting when killed
     waiter = multiprocessing.Process(target=_wait_as_urgent, args=(account, limit))
     waiter.start()
@@ -408,6 +494,7 @@ def test_a_pause_holds_everyone_is_never_shortened_and_is_capped(
 ) -> None:
     throttle = throttle_for(client, LIMIT, poll_s=0.05)
     keys = throttle_keys(account)
+    mark_in_use(client, account)
     throttle.pause(account, 0.6)
     blocked_until_ms = int(client.get(keys.blocked_until) or 0)
     throttle.pause(account, 0.1)
@@ -432,6 +519,7 @@ def test_a_pause_holds_everyone_is_never_shortened_and_is_capped(
 def test_an_urgent_ticket_overtakes_waiting_bulk_tickets(client: redis.Redis, account: str) -> None:
     throttle = throttle_for(client, RateLimit(requests=1, window_ms=150, margin_ms=50))
     keys = throttle_keys(account)
+    mark_in_use(client, account)
     throttle.pause(account, 30)  # everyone enters the room before any permit is handed out
     granted: dict[str, int] = {}
 
@@ -447,6 +535,9 @@ def test_an_urgent_ticket_overtakes_waiting_bulk_tickets(client: redis.Redis, ac
         threads.append(threading.Thread(target=take, args=(name, priority)))
         threads[-1].start()
         wait_for(lambda count=index + 1: client.zcard(keys.wait) == count)
+        # the next one enters in a later ms: tickets of one class that entered in the same
+        # ms are ordered by their random ids, not by arrival
+        time.sleep(0.002)
     end_pause(client, account)
     for thread in threads:
         thread.join(10)
@@ -458,20 +549,70 @@ def test_every_key_gets_a_ttl(client: redis.Redis, account: str) -> None:
     limit = RateLimit(requests=1, window_ms=300, margin_ms=100)
     throttle = throttle_for(client, limit, lease_ms=2000)
     keys = throttle_keys(account)
-    throttle.grant(account)
+    throttle.grant(account)  # a fresh account: the first poll creates the marker
+    marker_ms = marker_ttl_ms(400, 2000)
+    assert marker_ms > 2 * (400 + 2000)  # comfortably longer than span + lease
+    client.pexpire(keys.marker, 100)
     assert throttle.acquire_once(account, "waiting", 1).verdict is Verdict.FULL
+    assert client.pttl(keys.marker) > marker_ms - 1000  # every poll refreshes it
     throttle.pause(account, 5)
     bounds = {
         keys.grants: 400 + throttle_redis.TTL_SLACK_MS,
         keys.wait: 2000 + throttle_redis.TTL_SLACK_MS,
         keys.lease: 2000 + throttle_redis.TTL_SLACK_MS,
         keys.blocked_until: 5000,
+        keys.marker: marker_ms,
     }
     for key, bound_ms in bounds.items():
         assert 0 < client.pttl(key) <= bound_ms, key
     assert sorted(k.decode() for k in client.scan_iter(match=throttle_pattern(account))) == sorted(
         keys
     )
+
+
+def test_keys_lost_after_grants_let_no_burst_through(client: redis.Redis, account: str) -> None:
+    """Redis restarts without persistence right after the limit was used up: the grants
+    after it, counted with those before, stay within the limit in every window + margin."""
+    limit = RateLimit(requests=3, window_ms=300, margin_ms=100)
+    span_ms = limit.window_ms + limit.margin_ms
+    throttle = throttle_for(client, limit, poll_s=0.05)
+    mark_in_use(client, account)  # an account in use: its grants come at once
+    before = [throttle.grant(account) for _ in range(limit.requests)]
+    client.delete(*throttle_keys(account))  # the restart: every key is gone
+    seconds, micros = client.time()
+    restart_ms = seconds * 1000 + micros // 1000
+    after: list[int | None] = []
+    workers = [
+        threading.Thread(target=lambda: after.append(throttle.grant(account))) for _ in range(6)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(10)
+    assert len(after) == 6 and None not in before + after
+    stamps = sorted(stamp for stamp in before + after if stamp is not None)
+    assert max(stamps[: limit.requests]) <= restart_ms  # the full log was lost
+    assert min(stamps[limit.requests :]) >= restart_ms + span_ms
+    for first, later in zip(stamps, stamps[limit.requests :], strict=False):
+        assert later - first >= span_ms  # what the provider sees: never a 4th in a span
+    assert min(stamps[limit.requests :]) < restart_ms + span_ms + 500  # and no longer wait
+
+
+def test_a_missing_marker_holds_a_span_but_never_shortens_a_pause(
+    client: redis.Redis, account: str
+) -> None:
+    throttle = throttle_for(client, LIMIT)
+    keys = throttle_keys(account)
+    poll = throttle.acquire_once(account, "a", 1)  # never used, or idle past the marker TTL
+    assert (poll.verdict, poll.wait_ms) == (Verdict.PAUSED, 1200)
+    assert int(client.get(keys.blocked_until) or 0) == poll.now_ms + 1200
+    assert throttle.acquire_once(account, "a", 1).verdict is Verdict.PAUSED  # marker now set
+    throttle.pause(account, 5)
+    blocked_until_ms = int(client.get(keys.blocked_until) or 0)
+    client.delete(keys.marker)
+    poll = throttle.acquire_once(account, "a", 1)
+    assert poll.verdict is Verdict.PAUSED and poll.wait_ms > 1200
+    assert int(client.get(keys.blocked_until) or 0) == blocked_until_ms
 
 
 def test_redis_unreachable_fails_closed() -> None:
@@ -503,6 +644,7 @@ def test_an_interrupted_waiter_leaves_the_room_and_a_failed_request_keeps_its_gr
 ) -> None:
     throttle = throttle_for(client, LIMIT, poll_s=0.05)
     keys = throttle_keys(account)
+    mark_in_use(client, account)
     with pytest.raises(RuntimeError), throttle.permit(account):
         raise RuntimeError("the provider request failed")
     assert client.zcard(keys.grants) == 1  # the permit was spent all the same

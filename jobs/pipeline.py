@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs.db import transaction
@@ -310,17 +310,20 @@ def claim_segment(factory: Factory, segment_id: int, now_ms: int, lease_ms: int)
         )
 
 
+def _held(claim: Claim) -> ColumnElement[bool]:
+    """The segment is still running under this claim (no later delivery took it)."""
+    return (
+        (Segment.id == claim.segment_id)
+        & (Segment.status == SegmentStatus.RUNNING)
+        & (Segment.attempts == claim.attempt)
+    )
+
+
 def renew_lease(factory: Factory, claim: Claim, until_ms: int) -> bool:
     """Extend the lease of a segment this worker still holds (its heartbeat)."""
     with transaction(factory) as session:
         result = session.execute(
-            update(Segment)
-            .where(
-                Segment.id == claim.segment_id,
-                Segment.status == SegmentStatus.RUNNING,
-                Segment.attempts == claim.attempt,
-            )
-            .values(lease_until_ms=until_ms)
+            update(Segment).where(_held(claim)).values(lease_until_ms=until_ms)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -393,11 +396,7 @@ def defer_segment(
     with transaction(factory) as session:
         deferred = session.execute(
             update(Segment)
-            .where(
-                Segment.id == claim.segment_id,
-                Segment.status == SegmentStatus.RUNNING,
-                Segment.attempts == claim.attempt,
-            )
+            .where(_held(claim))
             .values(
                 status=SegmentStatus.PENDING,
                 retries=Segment.retries + (1 if count else 0),

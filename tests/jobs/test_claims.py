@@ -23,13 +23,10 @@ from jobs.pipeline import (
     Claim,
     Factory,
     FollowUp,
-    PlannedChapter,
-    Voicing,
     claim_ready_chapters,
     claim_segment,
     clock_ms,
     complete_segment,
-    create_job,
     defer_segment,
     fail_segment,
     renew_lease,
@@ -42,12 +39,9 @@ from narrate.errors import JobNotFoundError
 from narrate.settings import Settings
 from renderer.audio import decoded_duration_ms
 from renderer.engines import get_engine
-from renderer.stitch import AudioFormat
-from ssml.document import Document
-from ssml.segment import Segment as PlannedSegment
+from tests.jobs.builders import STUB, planned_chapter, store_job
 from tests.jobs.rows import chapter, chapter_ids, job, segment, segment_ids
 
-STUB = Voicing("stub", "stub")
 LEASE_MS = 500
 
 
@@ -60,29 +54,8 @@ def make_job(
     allow_partial: bool = False,
 ) -> str:
     """A stub-engine job: one chapter per item of ``chapters``, one segment per text."""
-    source = tmp_path / "doc.md"
-    source.write_text("# doc\n")
-    return create_job(
-        factory,
-        storage,
-        input_path=source,
-        document=Document(chapters=(), format="markdown"),
-        plan=[planned(number, texts) for number, texts in enumerate(chapters, start=1)],
-        voicing=STUB,
-        audio=AudioFormat("wav"),
-        allow_partial=allow_partial,
-    ).job_id
-
-
-def planned(number: int, texts: Sequence[str]) -> PlannedChapter:
-    """Chapter ``number`` made of exactly these segments, 300 ms apart."""
-    segments, start = [], 0
-    for index, text in enumerate(texts):
-        pause = 300 if index < len(texts) - 1 else 0
-        ssml = f"<speak>{text}</speak>"
-        segments.append(PlannedSegment(index, text, start, start + len(text), ssml, pause))
-        start += len(text) + 1
-    return PlannedChapter(number, f"Chapter {number}", " ".join(texts), tuple(segments))
+    plan = [planned_chapter(number, texts) for number, texts in enumerate(chapters, start=1)]
+    return store_job(factory, storage, tmp_path, plan, allow_partial=allow_partial)
 
 
 def set_segment(factory: Factory, segment_id: int, **values: Any) -> None:

@@ -16,11 +16,8 @@ from jobs.models import Chapter
 from jobs.pipeline import (
     Factory,
     FollowUp,
-    PlannedChapter,
-    Voicing,
     claim_segment,
     complete_segment,
-    create_job,
     defer_segment,
     fail_segment,
     stitch_chapter,
@@ -30,9 +27,7 @@ from jobs.priority import Priority
 from jobs.storage import Storage
 from narrate.errors import JobNotFoundError, UsageError
 from renderer.engines import get_engine
-from renderer.stitch import AudioFormat
-from ssml.document import Document
-from ssml.segment import Segment as PlannedSegment
+from tests.jobs.builders import planned_chapter, store_job
 from tests.jobs.rows import job, segment, segment_ids
 
 LEASE_MS = 60_000
@@ -48,29 +43,19 @@ def make_job(
     allow_partial: bool = False,
     title: str | None = None,
 ) -> str:
-    """A stub-engine job: one chapter per item of ``chapters``, one segment per text."""
-    source = tmp_path / "doc.md"
-    source.write_text("# doc\n")
-    plan = []
-    for number, texts in enumerate(chapters, start=1):
-        segments, start = [], 0
-        for index, text in enumerate(texts):
-            ssml = f"<speak>{text}</speak>"
-            segments.append(PlannedSegment(index, text, start, start + len(text), ssml, 200))
-            start += len(text) + 1
-        plan.append(PlannedChapter(number, f"Chapter {number}", " ".join(texts), tuple(segments)))
-    return create_job(
+    """A stub-engine job for the workers: one chapter per item of ``chapters``, one
+    segment per text."""
+    plan = [planned_chapter(number, texts) for number, texts in enumerate(chapters, start=1)]
+    return store_job(
         factory,
         storage,
-        input_path=source,
-        document=Document(chapters=(), title=title, format="markdown"),
-        plan=plan,
-        voicing=Voicing("stub", "stub"),
-        audio=AudioFormat("wav"),
+        tmp_path,
+        plan,
+        title=title,
         priority=priority,
-        distributed=True,  # a job for the workers (narrate submit)
         allow_partial=allow_partial,
-    ).job_id
+        distributed=True,
+    )
 
 
 def chapters_of(factory: Factory, job_id: str) -> list[Chapter]:

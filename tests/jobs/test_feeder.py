@@ -19,18 +19,13 @@ from jobs.feeder import Backlog, allocate, feed
 from jobs.models import Job, Segment
 from jobs.pipeline import (
     Factory,
-    PlannedChapter,
-    Voicing,
     claim_segment,
     complete_segment,
-    create_job,
     defer_segment,
 )
 from jobs.priority import Priority
 from jobs.storage import Storage
-from renderer.stitch import AudioFormat
-from ssml.document import Document
-from ssml.segment import Segment as PlannedSegment
+from tests.jobs.builders import planned_chapter, store_job
 from tests.jobs.rows import segment_ids
 
 URGENT, NORMAL, BULK = Priority.URGENT, Priority.NORMAL, Priority.BULK
@@ -121,32 +116,13 @@ def make_job(
     *,
     distributed: bool = True,
 ) -> str:
-    """A stub-engine job with ``chapters[i]`` segments in chapter ``i + 1``."""
-    source = tmp_path / "doc.md"
-    source.write_text("# doc\n")
+    """A stub-engine job with ``chapters[i]`` segments in chapter ``i + 1`` (by default
+    a job for the workers, as ``narrate submit`` makes)."""
     plan = [
-        PlannedChapter(
-            number,
-            f"Chapter {number}",
-            "words",
-            tuple(
-                PlannedSegment(i, f"Words {number} {i}.", 0, 5, "<speak>words</speak>", 0)
-                for i in range(count)
-            ),
-        )
+        planned_chapter(number, [f"Words {number} {i}." for i in range(count)])
         for number, count in enumerate(chapters, start=1)
     ]
-    return create_job(
-        factory,
-        storage,
-        input_path=source,
-        document=Document(chapters=(), format="markdown"),
-        plan=plan,
-        voicing=Voicing("stub", "stub"),
-        audio=AudioFormat("wav"),
-        priority=priority,
-        distributed=distributed,  # True: a job for the workers (narrate submit)
-    ).job_id
+    return store_job(factory, storage, tmp_path, plan, priority=priority, distributed=distributed)
 
 
 def segments(factory: Factory, ids: Sequence[int]) -> list[tuple[str, int | None]]:

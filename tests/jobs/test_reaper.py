@@ -15,23 +15,19 @@ from jobs.models import Chapter, Job
 from jobs.pipeline import (
     Factory,
     PlannedChapter,
-    Voicing,
     claim_segment,
     claim_stitch,
     complete_segment,
-    create_job,
     renew_stitch_lease,
     segment_hash,
 )
 from jobs.priority import Priority
 from jobs.reaper import Repairs, reap
 from jobs.storage import Storage
-from renderer.stitch import AudioFormat
-from ssml.document import Document
 from ssml.segment import Segment as PlannedSegment
+from tests.jobs.builders import STUB, store_job
 from tests.jobs.rows import chapter, chapter_ids, job, segment, segment_ids
 
-STUB = Voicing("stub", "stub")
 REQUEUE_AFTER_MS = 10_000
 
 
@@ -59,19 +55,9 @@ def make_job(
     priority: Priority = Priority.NORMAL,
     tag: str = "",
 ) -> str:
-    source = tmp_path / "doc.md"
-    source.write_text("# doc\n")
-    return create_job(
-        factory,
-        storage,
-        input_path=source,
-        document=Document(chapters=(), format="markdown"),
-        plan=plan(chapters, tag),
-        voicing=STUB,
-        audio=AudioFormat("wav"),
-        priority=priority,
-        distributed=True,  # a job for the workers (narrate submit)
-    ).job_id
+    return store_job(
+        factory, storage, tmp_path, plan(chapters, tag), priority=priority, distributed=True
+    )
 
 
 def reap_at(factory: Factory, now_ms: int) -> Repairs:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from jobs.db import make_engine, session_factory
 from jobs.storage import Storage
-from jobs.throttle import FileThrottle, limits_with_margin
+from jobs.throttle import DEFAULT_LIMITS, FileThrottle, limits_with_margin
 from narrate.errors import ConfigurationError
 from narrate.settings import Settings
 from renderer.engine import Engine, RequestGate
@@ -67,7 +67,8 @@ def configure(settings: Settings, *, distributed: bool = False) -> Context:
 
 
 def _gate(settings: Settings, distributed: bool) -> RequestGate:
-    limits = limits_with_margin(settings.throttle_margin_ms)
+    margin_ms = settings.throttle_margin_ms
+    limits = DEFAULT_LIMITS if margin_ms is None else limits_with_margin(margin_ms)
     if not distributed:
         return FileThrottle(settings.storage_dir / "throttle", limits)
     if not settings.throttle_url:

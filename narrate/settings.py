@@ -40,7 +40,8 @@ class Settings:
     broker_url: str | None
     workers: int
     throttle_url: str | None = None
-    throttle_margin_ms: int = 100
+    #: None: the default of jobs.throttle (DEFAULT_MARGIN_MS)
+    throttle_margin_ms: int | None = None
     lease_s: float = 60.0
     requeue_after_s: float = 120.0
     max_inflight: int = 32
@@ -66,7 +67,7 @@ class Settings:
             broker_url=broker_url,
             workers=int(_number(env, "NARRATE_WORKERS", os.cpu_count() or 1, whole=True)),
             throttle_url=env.get("NARRATE_THROTTLE_URL") or broker_url,
-            throttle_margin_ms=int(_number(env, "NARRATE_THROTTLE_MARGIN_MS", 100, whole=True)),
+            throttle_margin_ms=_optional_whole(env, "NARRATE_THROTTLE_MARGIN_MS"),
             lease_s=_number(env, "NARRATE_LEASE_S", 60),
             requeue_after_s=_number(env, "NARRATE_REQUEUE_AFTER_S", 120),
             max_inflight=max_inflight,
@@ -91,6 +92,19 @@ def _number(env: Mapping[str, str], name: str, default: float, *, whole: bool = 
             hint=f"unset it for the default ({default:g})",
         )
     return value
+
+
+def _optional_whole(env: Mapping[str, str], name: str) -> int | None:
+    """A positive whole number, or None (unset) for the default of the module that uses it."""
+    text = env.get(name)
+    if not text:
+        return None
+    if not text.isdigit() or int(text) <= 0:
+        raise ConfigurationError(
+            f"{name} must be a positive whole number, not {text!r}",
+            hint="unset it for narrate's default",
+        )
+    return int(text)
 
 
 def _home(env: Mapping[str, str]) -> Path:

@@ -13,7 +13,7 @@ Public API:
 
 Limits (graceful, with a warning): a formula longer than :data:`MAX_FORMULA_CHARS`
 characters is not parsed ("a formula too long to read aloud"); parsing and reading
-stop after :data:`TIME_BUDGET_S` seconds; a spoken form longer than
+stop after :data:`TIME_BUDGET_S` seconds of CPU time; a spoken form longer than
 :data:`MAX_SPOKEN_CHARS` is cut at a word and ends "and so on".
 """
 
@@ -71,7 +71,8 @@ def read_formula(
         )
     warnings: list[str] = []
     try:
-        tree, parse_warnings = parse_latex(source, deadline=time.monotonic() + time_budget_s)
+        # CPU time of this thread: the output must not depend on how busy the machine is
+        tree, parse_warnings = parse_latex(source, deadline=time.thread_time() + time_budget_s)
         warnings.extend(parse_warnings)
         spoken, speech_warnings = _speak(tree)
         warnings.extend(speech_warnings)

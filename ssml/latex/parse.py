@@ -7,7 +7,9 @@ Rules:
   each problem is recorded in :attr:`Parser.warnings`.
 * Work is bounded: nesting deeper than :data:`MAX_DEPTH`, more than
   :data:`MAX_EXPANSIONS` macro expansions (``\\def``, ``\\newcommand``) or a parse running
-  past its deadline stops the reader, which keeps what it has and warns.
+  past its deadline stops the reader, which keeps what it has and warns. The deadline
+  is on this thread's CPU clock (``time.thread_time``), so a stall of a busy machine
+  never changes what a formula reads as.
 * Letters are single identifiers (``ab`` is ``a`` times ``b``); digits with one decimal
   point make a number (``9.8``), except as an unbraced argument (``\\frac12``).
 * Plain ``( ) [ ] \\{ \\} | \\|`` that pair up within one row become :class:`Fenced`
@@ -127,7 +129,7 @@ class Parser:
     # --- low level -----------------------------------------------------------------------
 
     def _check(self) -> None:
-        if self.deadline is not None and time.monotonic() > self.deadline:
+        if self.deadline is not None and time.thread_time() > self.deadline:
             self.warn("the formula took too long to read; the rest is left out")
             raise _Stop
         if self.depth > MAX_DEPTH:

@@ -128,6 +128,13 @@ def test_long_flat_formulas_are_fast_and_capped() -> None:
     assert huge.warnings
 
 
+def test_a_formula_past_its_cpu_budget_stops_with_a_warning() -> None:
+    long_sum = " + ".join(f"x_{{{k}}}" for k in range(300))
+    stopped = read_formula(long_sum, time_budget_s=0)
+    assert "the formula took too long to read; the rest is left out" in stopped.warnings
+    assert not stopped.spoken.startswith("x 0 plus x 1 plus")  # a stall alone never does this
+
+
 def test_deep_nesting_does_not_crash() -> None:
     formula = read_formula("{" * 500 + "x" + "}" * 500)
     assert formula.warnings

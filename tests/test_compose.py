@@ -575,7 +575,7 @@ def test_flower_serves_the_broker(compose: dict[str, Any], tmp_path: Path) -> No
     need(
         importlib.util.find_spec("flower") is not None, "flower (extra 'monitor') is not installed"
     )
-    with own_redis_db(REDIS_DB - 1) as broker_url:  # not the worker test's, under xdist
+    with own_redis_db(REDIS_DB - 3) as broker_url:  # not the worker test's nor the throttle's (8)
         run_flower(compose, broker_url, tmp_path)
 
 

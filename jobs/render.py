@@ -7,7 +7,7 @@ local pool, and a complete result is exported (the manifest last).
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,8 @@ def read_document(request: RenderRequest) -> Document:
     document = load(request.input_path, include_matter=request.include_matter)
     if request.chapters:
         document = select_chapters(document, parse_chapter_range(request.chapters))
+    if lexicon is not None and lexicon.warnings:
+        document = replace(document, warnings=lexicon.warnings + document.warnings)
     return annotate(document, dialect=engine.ssml_dialect, lexicon=lexicon, latex=request.latex)
 
 

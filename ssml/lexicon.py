@@ -33,11 +33,12 @@ converted to CMU) and espeak's own ``[[...]]`` phoneme input for espeak-ng (whic
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from narrate.errors import InputError
 from ssml.annotations import Annotation, Phoneme, Sub
+from ssml.ingest.clean import clean_markup_bytes, clean_text
 from ssml.phonemes import to_cmu, to_espeak
 
 MAX_LEXICON_BYTES = 5 * 1024 * 1024
@@ -84,6 +85,8 @@ class Lexicon:
     """A set of entries; :meth:`find` applies them to text."""
 
     entries: tuple[Entry, ...] = ()
+    #: what reading the file had to change (characters that cannot be spoken, removed)
+    warnings: tuple[str, ...] = ()
 
     def find(self, text: str, taken: list[tuple[int, int]] | None = None) -> list[Annotation]:
         """Annotations for every entry found in ``text`` outside the ``taken`` spans."""
@@ -212,14 +215,18 @@ def load_lexicon(path: Path) -> Lexicon:
     if len(data) > MAX_LEXICON_BYTES:
         raise LexiconError(f"the lexicon {path.name} is larger than 5 MB", hint="split it")
     if path.suffix.lower() in (".pls", ".xml") or data.lstrip()[:5] == b"<?xml":
-        return parse_pls(data, path.name)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise LexiconError(
-            f"the lexicon {path.name} is not UTF-8", hint="save it as UTF-8"
-        ) from None
-    return parse_simple(text, path.name)
+        data, cleaned = clean_markup_bytes(data)
+        lexicon = parse_pls(data, path.name)
+    else:
+        try:
+            cleaned = clean_text(data.decode("utf-8-sig"))
+        except UnicodeDecodeError:
+            raise LexiconError(
+                f"the lexicon {path.name} is not UTF-8", hint="save it as UTF-8"
+            ) from None
+        lexicon = parse_simple(cleaned.text, path.name)
+    warning = cleaned.warning(f"the lexicon {path.name}")
+    return replace(lexicon, warnings=(warning,)) if warning else lexicon
 
 
 __all__ = ["Entry", "Lexicon", "LexiconError", "load_lexicon", "parse_pls", "parse_simple"]

@@ -21,6 +21,7 @@ from narrate.errors import (
 )
 from ssml.document import Document
 from ssml.ingest import epub, html, markdown, ssmldoc, text
+from ssml.ingest.clean import clean_text, scrub_document
 
 __all__ = ["FORMATS", "MAX_INPUT_BYTES", "load", "parse_chapter_range", "select_chapters"]
 
@@ -65,6 +66,7 @@ def load(path: Path, *, include_matter: bool = False, format: str | None = None)
     forced = _check_format_name(format)
     data = _read_input(path)
     fmt = forced or detect_format(path, data)
+    data, warnings = _clean(data, fmt, path.name)
     try:
         document = _PARSERS[fmt](data, path.name, path.stem, include_matter)
     except RecursionError:
@@ -74,7 +76,25 @@ def load(path: Path, *, include_matter: bool = False, format: str | None = None)
         ) from None
     if not document.chapters:
         raise _empty(path, document)
-    return document
+    document = scrub_document(document)
+    return replace(document, warnings=warnings + document.warnings)
+
+
+def _clean(data: bytes, fmt: str, name: str) -> tuple[bytes, tuple[str, ...]]:
+    """The bytes of a UTF-8 format without characters that cannot be spoken, and a warning.
+
+    EPUB cleans each of its members itself (:mod:`ssml.ingest.epub`).
+    """
+    if fmt not in _CLEANED_FORMATS:
+        return data, ()
+    cleaned = clean_text(text.decode_utf8(data, name), markup=fmt in ("html", "ssml"))
+    warning = cleaned.warning(name)
+    if warning is None:
+        return data, ()
+    return cleaned.text.encode("utf-8"), (warning,)
+
+
+_CLEANED_FORMATS = frozenset(["markdown", "text", "html", "ssml"])
 
 
 def _check_format_name(format: str | None) -> str | None:

@@ -36,6 +36,7 @@ from lxml import etree
 
 from narrate.errors import MalformedDocumentError
 from ssml.document import Document
+from ssml.ingest.clean import clean_markup_bytes
 from ssml.ingest.html import (
     NOTE_TYPES,
     Block,
@@ -184,6 +185,8 @@ class _Reader:
         self.name = name
         self.limits = limits
         self.names = {n.casefold(): n for n in archive.namelist()}
+        #: what cleaning took out of the XML and XHTML members read so far
+        self.warnings: list[str] = []
 
     def has(self, path: str) -> bool:
         return path.casefold() in self.names
@@ -194,8 +197,16 @@ class _Reader:
             raise broken(f"{path} is missing from {self.name}")
         return read_member(self.archive, member, self.name, self.limits)
 
+    def markup(self, path: str) -> bytes:
+        """A member's bytes without characters XML cannot carry (with a warning)."""
+        data, cleaned = clean_markup_bytes(self.read(path))
+        warning = cleaned.warning(f"{path} in {self.name}")
+        if warning:
+            self.warnings.append(warning)
+        return data
+
     def xml(self, path: str) -> Any:
-        data = self.read(path)
+        data = self.markup(path)
         refuse_entity_declarations(data, path)
         try:
             root = etree.fromstring(data, xml_parser())
@@ -207,7 +218,7 @@ class _Reader:
 
     def content(self, path: str) -> Any:
         """An XHTML content document; tag soup is read with the HTML parser instead."""
-        data = self.read(path)
+        data = self.markup(path)
         refuse_entity_declarations(data, path)
         try:
             root = etree.fromstring(data, xml_parser())
@@ -480,4 +491,5 @@ def parse(
         language=package.language,
         format="epub",
         skipped=tuple(normalize_text(t) for t in skipped),
+        warnings=tuple(reader.warnings),
     )

@@ -34,20 +34,23 @@ What it does, after the reference's checklist (§10):
     update/delete; DEPLOYING -> OK after a delay (a URL containing "undeployed" ends
     UNDEPLOYED), prefix rules, the 1000-voice quota.
 
-``GET /stats`` returns the counters as JSON.
+``GET /stats`` returns the counters as JSON, including how late the simulator's own event
+loop ran (``loop_lag_ms_max``, ``loop_lag_ms_p99``): on a busy machine the simulator stamps
+an arrival when its loop gets to the frame, so its arrival stamps jitter by that much.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import random
 import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -77,6 +80,9 @@ from renderer.cosyvoice.text import SENTENCE_END, parse_ssml
 ENROLLMENT_SUFFIX = "/services/audio/tts/customization"
 RATE_QUOTA = ("Throttling.RateQuota", "Requests rate limit exceeded, please try again later.")
 ENGINE_418 = "[tts:]Engine return error code: 418"
+#: the event-loop probe: how often it wakes, and how many of its samples are kept
+LAG_PROBE_S = 0.01
+LAG_SAMPLES = 60_000
 _PREFIX_RULE = "prefix must be 1-10 letters, digits or underscores"
 
 
@@ -95,6 +101,13 @@ class Stats:
     billed_characters: int = 0
     billed_characters_finished: int = 0
     start_times: list[float] = field(default_factory=list)
+    #: how late the event loop woke for its probe, in ms (the last LAG_SAMPLES probes)
+    loop_lags_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LAG_SAMPLES))
+    loop_lag_ms_max: float = 0.0
+
+    def record_lag(self, lag_ms: float) -> None:
+        self.loop_lags_ms.append(lag_ms)
+        self.loop_lag_ms_max = max(self.loop_lag_ms_max, lag_ms)
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -109,7 +122,17 @@ class Stats:
             "billed_characters": self.billed_characters,
             "billed_characters_finished": self.billed_characters_finished,
             "max_tasks_started_in_one_second": max_in_window(self.start_times, 1.0),
+            "loop_lag_ms_max": round(self.loop_lag_ms_max, 1),
+            "loop_lag_ms_p99": round(percentile(self.loop_lags_ms, 0.99), 1),
         }
+
+
+def percentile(values: Iterable[float], fraction: float) -> float:
+    """The value below which ``fraction`` of ``values`` lie (0.0 when there are none)."""
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def max_in_window(times: list[float], window_s: float) -> int:
@@ -199,7 +222,23 @@ class Simulator:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self.dispatch)
+        app.cleanup_ctx.append(self._probe_loop)
         return app
+
+    async def _probe_loop(self, _app: web.Application) -> AsyncIterator[None]:
+        """Measure, while serving, how late the event loop wakes (see ``/stats``)."""
+
+        async def probe() -> None:
+            while True:
+                asked = time.monotonic()
+                await asyncio.sleep(LAG_PROBE_S)
+                self.stats.record_lag(max(time.monotonic() - asked - LAG_PROBE_S, 0.0) * 1000)
+
+        task = asyncio.create_task(probe())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     def _key(self, request: web.Request) -> str | None:
         auth = request.headers.get("Authorization", "")

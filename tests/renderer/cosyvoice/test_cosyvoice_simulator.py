@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from renderer.cosyvoice.simulator import SimulatorThread
-from renderer.cosyvoice.simulator.server import max_in_window
+from renderer.cosyvoice.simulator.server import max_in_window, percentile
 
 Start = Callable[..., SimulatorThread]
 
@@ -183,6 +183,20 @@ def test_rate_limit_counts_arrivals(start_simulator: Start, http_stats: Any) -> 
 def test_max_in_window() -> None:
     assert max_in_window([0.0, 0.5, 0.99, 1.0, 1.5, 1.6], 1.0) == 4
     assert max_in_window([], 1.0) == 0
+
+
+def test_stats_report_how_late_the_event_loop_ran(start_simulator: Start, http_stats: Any) -> None:
+    sim = start_simulator()
+
+    async def stall() -> None:  # hold the simulator's loop for 300 ms, as a busy machine does
+        time.sleep(0.3)
+
+    sim.call(stall)
+    time.sleep(0.1)  # the probe wakes and records the lag
+    stats = http_stats(sim)
+    assert 250 <= stats["loop_lag_ms_max"] < 10_000
+    assert 0 <= stats["loop_lag_ms_p99"] <= stats["loop_lag_ms_max"]
+    assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0 and percentile([], 0.99) == 0.0
 
 
 def test_flush_cancel_and_timers(start_simulator: Start) -> None:

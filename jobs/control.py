@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from jobs.db import transaction
+from jobs.heartbeats import advice, liveness
 from jobs.models import (
     JOB_FINAL,
     Chapter,
@@ -35,8 +36,12 @@ def _job(session: Any, job_id: str) -> Job:
     return job
 
 
-def job_status(factory: Factory, job_id: str, now_ms: int) -> dict[str, Any]:
-    """Per-chapter progress, segment counts, every failure with its reason, and an ETA."""
+def job_status(
+    factory: Factory, job_id: str, now_ms: int, *, reap_interval_s: float = 15.0
+) -> dict[str, Any]:
+    """Per-chapter progress, segment counts, every failure with its reason, an ETA, and
+    (``attention``) what keeps an unfinished distributed job from moving, if anything: no
+    live worker, or nobody looking for lost work (:func:`jobs.heartbeats.advice`)."""
     with transaction(factory) as session:
         job = _job(session, job_id)
         counts: dict[str, int] = {
@@ -99,7 +104,9 @@ def job_status(factory: Factory, job_id: str, now_ms: int) -> dict[str, Any]:
             ],
             "eta_s": _eta_s(job, total - done - failed, synthesized or 0, now_ms),
         }
+        waiting = job.distributed and job.status not in JOB_FINAL
     view["failures"] = failures(factory, job_id)
+    view["attention"] = advice(liveness(factory, now_ms), reap_interval_s) if waiting else None
     return view
 
 

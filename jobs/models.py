@@ -190,3 +190,20 @@ class Word(Base):
     char_end: Mapped[int] = mapped_column(Integer)
     start_ms: Mapped[int] = mapped_column(Integer)  # chapter timeline
     end_ms: Mapped[int] = mapped_column(Integer)
+
+
+class Heartbeat(Base):
+    """A process of the cluster as last seen, and the housekeeping lease.
+
+    Rows: ``worker <node>`` and ``beat <host>.<pid>`` (``seen_ms``: the last sign of life);
+    ``reaper`` (``seen_ms``: when lost work was last looked for, by any process);
+    ``housekeeper`` (the lease: which worker feeds and reaps now, until ``lease_until_ms``).
+    """
+
+    __tablename__ = "heartbeats"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    seen_ms: Mapped[int] = mapped_column(BigInteger)
+    holder: Mapped[str | None] = mapped_column(String(200))
+    lease_until_ms: Mapped[int | None] = mapped_column(BigInteger)

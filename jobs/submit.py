@@ -127,11 +127,19 @@ def worker_argv(
     return argv
 
 
-def run_worker(settings: Settings, argv: list[str]) -> None:
-    """Run a Celery worker in this process (it forks its pool after connecting)."""
+def run_worker(settings: Settings, argv: list[str], node: str) -> None:
+    """Run a Celery worker in this process (it forks its pool after connecting), with its
+    housekeeper beside it (:mod:`jobs.housekeeping`: no job stalls when beat is down)."""
+    from jobs.housekeeping import start_housekeeper
+
     connect(settings)
     worker_context.use_distributed_mode()
-    app.worker_main(argv=argv)
+    keeper = start_housekeeper(settings, node)
+    try:
+        app.worker_main(argv=argv)
+    finally:
+        keeper.terminate()
+        keeper.join(10)
 
 
 def run_beat(settings: Settings, loglevel: str) -> None:

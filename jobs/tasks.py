@@ -33,7 +33,7 @@ from typing import Any
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from jobs import dispatch, feeder, pipeline, reaper
+from jobs import dispatch, housekeeping, pipeline
 from jobs.app import app
 from jobs.backoff import backoff_s
 from jobs.context import Context, context
@@ -167,40 +167,16 @@ def stitch_chapter(chapter_id: int) -> dict[str, Any]:
 @app.task(name="narrate.feed", ignore_result=True)  # type: ignore[untyped-decorator]
 def feed() -> int:
     """Release due segments from the database backlog to the broker (beat, every ~2 s)."""
-    ctx = context()
-    return _feed(ctx)
+    return housekeeping.feed_now(context(), pipeline.clock_ms())
 
 
 @app.task(name="narrate.reap", ignore_result=True)  # type: ignore[untyped-decorator]
 def reap() -> dict[str, int]:
     """Re-send lost or abandoned work and settle finished jobs (beat, every ~15 s)."""
     ctx = context()
-    repairs = reaper.reap(
-        ctx.factory,
-        pipeline.clock_ms(),
-        requeue_after_ms=int(ctx.settings.requeue_after_s * 1000),
-    )
-    if repairs.segments or repairs.stitches or repairs.settled or repairs.cancelled:
-        log.warning(
-            "reaper: re-sent %d segment(s) and %d stitch(es); settled %s; %d cancelled",
-            len(repairs.segments),
-            len(repairs.stitches),
-            ", ".join(repairs.settled) or "no job",
-            repairs.cancelled,
-        )
-    dispatch.send_segments(repairs.segments)
-    dispatch.send_stitches(repairs.stitches)
-    return {"segments": len(repairs.segments), "stitches": len(repairs.stitches), "fed": _feed(ctx)}
-
-
-def _feed(ctx: Context) -> int:
-    releases = feeder.feed(
-        ctx.factory,
-        pipeline.clock_ms(),
-        max_inflight=ctx.settings.max_inflight,
-        job_inflight=ctx.settings.job_inflight,
-    )
-    return dispatch.send_segments(releases)
+    repairs = housekeeping.reap_now(ctx, pipeline.clock_ms())
+    fed = housekeeping.feed_now(ctx, pipeline.clock_ms())
+    return {"segments": len(repairs.segments), "stitches": len(repairs.stitches), "fed": fed}
 
 
 def _follow_up(ctx: Context, follow: pipeline.FollowUp, priority: Priority) -> None:
@@ -208,4 +184,4 @@ def _follow_up(ctx: Context, follow: pipeline.FollowUp, priority: Priority) -> N
     if not ctx.distributed:
         return  # the embedded executor does its own fan-in from the returned follow-up
     dispatch.send_stitches((chapter_id, priority) for chapter_id in follow.stitch)
-    _feed(ctx)
+    housekeeping.feed_now(ctx, pipeline.clock_ms())

@@ -95,7 +95,7 @@ def worker(
     node = hostname or f"narrate@{socket.gethostname()}.{os.getpid()}"
     schedule = beat_schedule(settings) if with_beat else None
     argv = worker_argv(classes, concurrency or settings.workers, loglevel, node, schedule)
-    run_worker(settings, argv)
+    run_worker(settings, argv, node)
 
 
 @click.command()
@@ -165,7 +165,7 @@ def status(job_id: str, as_json: bool) -> None:
     """Show a job's progress per chapter, failed segments with their reasons, and an ETA."""
     from jobs.control import job_status
 
-    view = job_status(_factory(), job_id, _now_ms())
+    view = job_status(_factory(), job_id, _now_ms(), reap_interval_s=_settings().reap_interval_s)
     if as_json:
         click.echo(json.dumps(view, ensure_ascii=False, indent=2))
         return
@@ -182,6 +182,8 @@ def _status_text(view: dict[str, Any]) -> str:
     ]
     if view["error"]:
         lines.append(f"  {view['error']}")
+    if view.get("attention"):
+        lines.append(f"  attention: {view['attention']}")
     for chapter in view["chapters"]:
         gaps = f", {len(chapter['gaps'])} gap(s)" if chapter["gaps"] else ""
         lines.append(
@@ -220,9 +222,15 @@ def watch(job_id: str, interval: float, quiet: bool) -> None:
     from narrate.progress import ProgressPrinter
 
     factory = _factory()
+    reap_interval_s = _settings().reap_interval_s
     printer = ProgressPrinter(enabled=not quiet)
+    shown: str | None = None
     while True:
-        view = job_status(factory, job_id, _now_ms())
+        view = job_status(factory, job_id, _now_ms(), reap_interval_s=reap_interval_s)
+        if view["attention"] != shown:  # say it once, when it appears or changes
+            shown = view["attention"]
+            if shown:
+                printer.note(f"attention: {shown}")
         seg = view["segments"]
         finished = sum(c["status"] in ("done", "failed") for c in view["chapters"])
         printer.update(

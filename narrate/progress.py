@@ -52,6 +52,15 @@ class ProgressPrinter:
         self._drawn = True
         self.stream.flush()
 
+    def note(self, message: str) -> None:
+        """A line of its own (on a terminal, below the progress line it interrupts)."""
+        if not self.enabled:
+            return
+        if self.tty and self._drawn:
+            self.stream.write("\n")
+        self.stream.write(f"{message}\n")
+        self.stream.flush()
+
     def close(self) -> None:
         if self.enabled and self.tty and self._drawn:
             self.stream.write("\n")

@@ -7,6 +7,7 @@ a folder with a manifest holds a complete result; one without it does not.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +18,48 @@ from jobs.models import JOB_FINAL, Chapter, Job, JobStatus, SegmentStatus, Word
 from jobs.pipeline import Factory
 from jobs.storage import Storage
 from narrate.errors import JobFailedError, JobNotFoundError, UsageError
-from narrate.files import copy_atomic, write_text_atomic
-from renderer.captions import build_cues, rules_for, to_srt, to_vtt
+from narrate.files import atomic_path, copy_atomic, write_text_atomic
+from renderer.captions import VTT_HEADER, iter_cues, rules_for, srt_cue, to_srt, to_vtt, vtt_cue
 from renderer.timing import TimedWord
 
 MANIFEST = "manifest.json"
 
 
+#: word rows read from the database at a time
+WORD_BATCH = 2000
+
+
 def chapter_words(factory: Factory, chapter_id: int) -> list[TimedWord]:
     """The caption word track of one chapter, in order."""
-    with transaction(factory) as session:
-        rows = session.scalars(
-            select(Word).where(Word.chapter_id == chapter_id).order_by(Word.index)
-        ).all()
-        return [TimedWord(w.text, w.char_start, w.char_end, w.start_ms, w.end_ms) for w in rows]
+    return list(iter_chapter_words(factory, chapter_id))
+
+
+def iter_chapter_words(
+    factory: Factory, chapter_id: int, batch: int = WORD_BATCH
+) -> Iterator[TimedWord]:
+    """The word track of one chapter in order, read ``batch`` rows at a time (by index,
+    each batch its own short query): memory stays at one batch however long the chapter."""
+    after = -1
+    while True:
+        with transaction(factory) as session:
+            rows = session.execute(
+                select(
+                    Word.index.label("position"),
+                    Word.text,
+                    Word.char_start,
+                    Word.char_end,
+                    Word.start_ms,
+                    Word.end_ms,
+                )
+                .where(Word.chapter_id == chapter_id, Word.index > after)
+                .order_by(Word.index)
+                .limit(batch)
+            ).all()
+        for row in rows:
+            yield TimedWord(row.text, row.char_start, row.char_end, row.start_ms, row.end_ms)
+        if len(rows) < batch:
+            return
+        after = rows[-1].position
 
 
 def load_job(factory: Factory, job_id: str) -> Job:
@@ -87,8 +116,39 @@ def captions_json(factory: Factory, job_id: str, number: int | None = None) -> d
 
 
 def chapter_captions(factory: Factory, chapter: Chapter, fmt: str) -> str:
-    cues = build_cues(chapter.text, chapter_words(factory, chapter.id), rules_for(chapter.text))
+    cues = iter_cues(chapter.text, iter_chapter_words(factory, chapter.id), rules_for(chapter.text))
     return to_vtt(cues) if fmt == "vtt" else to_srt(cues)
+
+
+def write_captions(factory: Factory, chapter: Chapter, vtt_path: Path, srt_path: Path) -> int:
+    """Write a chapter's WebVTT and SubRip files (atomically), streaming its word track
+    from the database a cue at a time; returns the number of words."""
+    counted = _Counted(iter_chapter_words(factory, chapter.id))
+    cues = iter_cues(chapter.text, counted, rules_for(chapter.text))
+    with (
+        atomic_path(vtt_path) as vtt_tmp,
+        atomic_path(srt_path) as srt_tmp,
+        vtt_tmp.open("w", encoding="utf-8", newline="") as vtt,
+        srt_tmp.open("w", encoding="utf-8", newline="") as srt,
+    ):  # the files close before their renames
+        vtt.write(VTT_HEADER)
+        for number, cue in enumerate(cues, start=1):
+            vtt.write(vtt_cue(cue))
+            srt.write(srt_cue(number, cue))
+    return counted.count
+
+
+class _Counted:
+    """Passes words through, counting them."""
+
+    def __init__(self, words: Iterator[TimedWord]) -> None:
+        self.words = words
+        self.count = 0
+
+    def __iter__(self) -> Iterator[TimedWord]:
+        for word in self.words:
+            self.count += 1
+            yield word
 
 
 def export_job(factory: Factory, storage: Storage, job_id: str, out_dir: Path) -> dict[str, Any]:
@@ -116,10 +176,7 @@ def export_job(factory: Factory, storage: Storage, job_id: str, out_dir: Path) -
         stem = f"{chapter.index:0{width}d}-{chapter.slug}"
         audio_name = f"{stem}{audio.suffix}"
         copy_atomic(audio, out_dir / audio_name)
-        words = chapter_words(factory, chapter.id)
-        cues = build_cues(chapter.text, words, rules_for(chapter.text))
-        write_text_atomic(out_dir / f"{stem}.vtt", to_vtt(cues))
-        write_text_atomic(out_dir / f"{stem}.srt", to_srt(cues))
+        words = write_captions(factory, chapter, out_dir / f"{stem}.vtt", out_dir / f"{stem}.srt")
         entries.append(
             {
                 "index": chapter.index,
@@ -127,7 +184,7 @@ def export_job(factory: Factory, storage: Storage, job_id: str, out_dir: Path) -
                 "audio": audio_name,
                 "captions": {"vtt": f"{stem}.vtt", "srt": f"{stem}.srt"},
                 "duration_ms": chapter.duration_ms,
-                "words": len(words),
+                "words": words,
                 # a partial job: silence where a failed segment would have been
                 **({"gaps": chapter.gaps} if chapter.gaps else {}),
             }

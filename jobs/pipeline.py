@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs.db import transaction
@@ -42,8 +42,8 @@ from jobs.priority import Priority
 from jobs.storage import Storage
 from narrate.errors import JobNotFoundError
 from renderer.engine import Engine, SynthesisRequest
-from renderer.stitch import AudioFormat, StitchPart, plan_timeline, stitch
-from renderer.timing import TimedWord, align_words, offset_words
+from renderer.stitch import AudioFormat, StitchPart, Timeline, plan_timeline, stitch
+from renderer.timing import align_words, offset_words
 from ssml.document import Document
 from ssml.segment import Segment as PlannedSegment
 from ssml.segment import SegmentPolicy, segment_chapter
@@ -562,27 +562,38 @@ def stitch_chapter(
             return FollowUp("skipped")
         job = session.get_one(Job, chapter.job_id)
         fmt = audio_format_of(job)
-        segments = list(chapter.segments)
-        open_ = [
-            s.index for s in segments if s.status not in (SegmentStatus.DONE, SegmentStatus.FAILED)
+        rows = [
+            _StitchRow(*row)
+            for row in session.execute(
+                select(
+                    Segment.id,
+                    Segment.index,
+                    Segment.status,
+                    Segment.content_hash,
+                    Segment.char_start,
+                    Segment.pause_after_ms,
+                    func.length(Segment.text),
+                    Segment.error,
+                )
+                .where(Segment.chapter_id == chapter_id)
+                .order_by(Segment.index)
+            )
         ]
-        failed = [s.index for s in segments if s.status == SegmentStatus.FAILED]
+        open_ = [
+            r.index for r in rows if r.status not in (SegmentStatus.DONE, SegmentStatus.FAILED)
+        ]
+        failed = [r.index for r in rows if r.status == SegmentStatus.FAILED]
         if open_ or (failed and not job.allow_partial):
             raise RuntimeError(
                 f"chapter {chapter.index} still has segments {open_ or failed} to render"
             )
-        seg_rows = [
-            (s.id, s.content_hash if s.status == SegmentStatus.DONE else None, s.char_start,
-             s.pause_after_ms, len(s.text), s.index, s.error)
-            for s in segments
-        ]  # fmt: skip
-    parts = [
-        StitchPart(storage.segment_wav(h) if h else None, pause, 0 if h else n * GAP_MS_PER_CHAR)
-        for _id, h, _c, pause, n, _i, _e in seg_rows
-    ]
+    parts = [row.part(storage) for row in rows]
     chapter_hash = hashlib.sha256(
         json.dumps(
-            [[h, p, g.gap_ms] for (_i, h, _c, p, *_), g in zip(seg_rows, parts, strict=True)]
+            [
+                [row.audio_hash, row.pause_after_ms, part.gap_ms]
+                for row, part in zip(rows, parts, strict=True)
+            ]
             + [asdict(fmt)]
         ).encode()
     ).hexdigest()
@@ -591,44 +602,23 @@ def stitch_chapter(
     timeline = (
         plan_timeline(parts, rate) if audio_path.is_file() else stitch(parts, audio_path, fmt, rate)
     )
-    words: list[tuple[int, TimedWord]] = []
-    gaps: list[dict[str, object]] = []
-    for (seg_id, content_hash, char_start, _p, _n, index, error), part, start in zip(
-        seg_rows, parts, timeline.part_starts, strict=True
-    ):
-        if content_hash is None:
-            start_ms = timeline.ms(start)
-            gaps.append(
-                {
-                    "segment": index,
-                    "start_ms": start_ms,
-                    "end_ms": start_ms + part.gap_ms,
-                    "error": error,
-                }
-            )
-            continue
-        local = storage.load_segment_words(content_hash)
-        for word in offset_words(local, char_start, timeline.ms(start)):
-            words.append((seg_id, word))
+    gaps: list[dict[str, object]] = [
+        {
+            "segment": row.index,
+            "start_ms": timeline.ms(start),
+            "end_ms": timeline.ms(start) + part.gap_ms,
+            "error": row.error,
+        }
+        for row, part, start in zip(rows, parts, timeline.part_starts, strict=True)
+        if row.audio_hash is None
+    ]
     with transaction(factory) as session:
         # the row lock serialises two executions of one stitch (a redelivered message)
         chapter = session.get_one(Chapter, chapter_id, with_for_update=True)
         if chapter.status != ChapterStatus.STITCHING:  # done by another, or reset by a retry
             return FollowUp("skipped")
         session.execute(delete(Word).where(Word.chapter_id == chapter_id))
-        session.add_all(
-            Word(
-                chapter_id=chapter_id,
-                segment_id=seg_id,
-                index=number,
-                text=w.text,
-                char_start=w.char_start,
-                char_end=w.char_end,
-                start_ms=w.start_ms,
-                end_ms=w.end_ms,
-            )
-            for number, (seg_id, w) in enumerate(words)
-        )
+        _store_words(session, storage, chapter_id, rows, timeline)
         chapter.content_hash = chapter_hash
         chapter.audio_key = storage.key(audio_path)
         chapter.duration_ms = timeline.duration_ms
@@ -639,6 +629,62 @@ def stitch_chapter(
         job_id = chapter.job_id
     settled = settle_job(factory, job_id, now_ms or clock_ms())
     return FollowUp(ChapterStatus.DONE, settled=settled)
+
+
+@dataclass(frozen=True)
+class _StitchRow:
+    """What a stitch needs of one segment (never its text or SSML)."""
+
+    segment_id: int
+    index: int
+    status: str
+    content_hash: str
+    char_start: int
+    pause_after_ms: int
+    text_chars: int
+    error: str | None
+
+    @property
+    def audio_hash(self) -> str | None:
+        """The segment's audio in storage, or None: a failed segment, a gap."""
+        return self.content_hash if self.status == SegmentStatus.DONE else None
+
+    def part(self, storage: Storage) -> StitchPart:
+        if self.audio_hash is None:  # silence of about the text's spoken length
+            return StitchPart(None, self.pause_after_ms, self.text_chars * GAP_MS_PER_CHAR)
+        return StitchPart(storage.segment_wav(self.audio_hash), self.pause_after_ms)
+
+
+def _store_words(
+    session: Session,
+    storage: Storage,
+    chapter_id: int,
+    rows: Sequence[_StitchRow],
+    timeline: Timeline,
+) -> None:
+    """Insert the chapter's word track a segment at a time (Core inserts, no ORM objects):
+    memory holds one segment's words however long the chapter."""
+    number = 0
+    for row, start in zip(rows, timeline.part_starts, strict=True):
+        if row.audio_hash is None:
+            continue
+        local = storage.load_segment_words(row.audio_hash)
+        batch = [
+            {
+                "chapter_id": chapter_id,
+                "segment_id": row.segment_id,
+                "index": number + offset,
+                "text": word.text,
+                "char_start": word.char_start,
+                "char_end": word.char_end,
+                "start_ms": word.start_ms,
+                "end_ms": word.end_ms,
+            }
+            for offset, word in enumerate(offset_words(local, row.char_start, timeline.ms(start)))
+        ]
+        if batch:
+            session.execute(insert(Word), batch)
+            number += len(batch)
 
 
 def settle_job(factory: Factory, job_id: str, now_ms: int) -> str | None:

@@ -38,13 +38,14 @@ which never moves a cue ahead of the speech.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import pairwise
 
 import srt
 import webvtt
+from webvtt.vtt import WebVTTCueBlock
 
 from renderer.timing import TimedWord
 
@@ -137,38 +138,55 @@ def build_cues(text: str, words: Sequence[TimedWord], rules: CueRules = CueRules
     See the module docstring for the rules. Words whose text is blank are skipped; an
     empty word list gives no cues.
     """
-    pieces: list[_Piece] = []
-    for paragraph in _paragraphs(text, words, rules.max_line_chars):
-        pieces.extend(_paragraph_pieces(paragraph, rules))
+    return list(iter_cues(text, words, rules))
+
+
+def iter_cues(text: str, words: Iterable[TimedWord], rules: CueRules = CueRules()) -> Iterator[Cue]:
+    """:func:`build_cues` one paragraph at a time: memory holds one paragraph's words, so a
+    chapter's word track can be streamed from the database whatever its length."""
+    pieces = (
+        piece
+        for paragraph in _paragraphs(text, words, rules.max_line_chars)
+        for piece in _paragraph_pieces(paragraph, rules)
+    )
     return _timed_cues(pieces, rules)
 
 
-def to_srt(cues: Sequence[Cue]) -> str:
+def to_srt(cues: Iterable[Cue]) -> str:
     """SubRip text for ``cues``, numbered from 1 (empty string for no cues)."""
-    subtitles = [
-        srt.Subtitle(
-            index=number,
-            start=timedelta(milliseconds=cue.start_ms),
-            end=timedelta(milliseconds=cue.end_ms),
-            content=cue.text,
-        )
-        for number, cue in enumerate(cues, start=1)
-    ]
-    composed: str = srt.compose(subtitles)
-    return composed
+    return "".join(srt_cue(number, cue) for number, cue in enumerate(cues, start=1))
 
 
-def to_vtt(cues: Sequence[Cue]) -> str:
+def to_vtt(cues: Iterable[Cue]) -> str:
     """WebVTT text for ``cues``; starts with ``WEBVTT``; ``& < >`` are escaped."""
-    captions = [
-        webvtt.Caption(
-            start=_vtt_timestamp(cue.start_ms),
-            end=_vtt_timestamp(cue.end_ms),
-            text=[line.translate(_VTT_ESCAPES) for line in cue.lines],
-        )
-        for cue in cues
-    ]
-    return webvtt.WebVTT(captions=captions).content
+    return VTT_HEADER + "".join(map(vtt_cue, cues))
+
+
+#: what a WebVTT file starts with, before its first :func:`vtt_cue`
+VTT_HEADER = "WEBVTT\n"
+
+
+def vtt_cue(cue: Cue) -> str:
+    """One WebVTT cue block (a blank line, the timings, the escaped lines): files are
+    written a cue at a time, so a chapter's captions never sit in memory whole."""
+    caption = webvtt.Caption(
+        start=_vtt_timestamp(cue.start_ms),
+        end=_vtt_timestamp(cue.end_ms),
+        text=[line.translate(_VTT_ESCAPES) for line in cue.lines],
+    )
+    return "\n".join(WebVTTCueBlock.format_lines(caption)) + "\n"
+
+
+def srt_cue(number: int, cue: Cue) -> str:
+    """One SubRip block, numbered ``number`` (from 1)."""
+    subtitle = srt.Subtitle(
+        index=number,
+        start=timedelta(milliseconds=cue.start_ms),
+        end=timedelta(milliseconds=cue.end_ms),
+        content=cue.text,
+    )
+    block: str = subtitle.to_srt()
+    return block
 
 
 def _vtt_timestamp(ms: int) -> str:
@@ -182,19 +200,24 @@ def _vtt_timestamp(ms: int) -> str:
 # --- tokens -------------------------------------------------------------------------------
 
 
-def _paragraphs(text: str, words: Sequence[TimedWord], max_chars: int) -> list[list[_Token]]:
-    """Tokens grouped by paragraph; a blank line in ``text`` between two words splits."""
-    kept = [word for word in words if word.text.strip()]
-    paragraphs: list[list[_Token]] = []
-    for index, word in enumerate(kept):
-        previous = kept[index - 1] if index else None
-        following = kept[index + 1] if index + 1 < len(kept) else None
-        if previous is None or _PARAGRAPH_BREAK_RE.search(_gap(text, previous, word)):
-            paragraphs.append([])
-        space = bool(paragraphs[-1]) and _spaced(paragraphs[-1][-1].text, word.text.strip())
+def _paragraphs(text: str, words: Iterable[TimedWord], max_chars: int) -> Iterator[list[_Token]]:
+    """Tokens grouped by paragraph; a blank line in ``text`` between two words splits.
+    Reads ``words`` once, one word ahead."""
+    kept = (word for word in words if word.text.strip())
+    paragraph: list[_Token] = []
+    previous: TimedWord | None = None
+    word = next(kept, None)
+    while word is not None:
+        following = next(kept, None)
+        if previous is not None and _PARAGRAPH_BREAK_RE.search(_gap(text, previous, word)):
+            yield paragraph
+            paragraph = []
+        space = bool(paragraph) and _spaced(paragraph[-1].text, word.text.strip())
         trailing = _leading_punctuation(_gap(text, word, following))
-        paragraphs[-1].extend(_word_tokens(word, trailing, space, max_chars))
-    return paragraphs
+        paragraph.extend(_word_tokens(word, trailing, space, max_chars))
+        previous, word = word, following
+    if paragraph:
+        yield paragraph
 
 
 def _gap(text: str, word: TimedWord, following: TimedWord | None) -> str:
@@ -444,18 +467,23 @@ def _line_breaks(tokens: Sequence[_Token], count: int, max_chars: int) -> list[i
 # --- timing -------------------------------------------------------------------------------
 
 
-def _timed_cues(pieces: list[_Piece], rules: CueRules) -> list[Cue]:
-    """Turn pieces into cues with final start and end times (see module docstring)."""
-    starts: list[int] = []
+def _timed_cues(pieces: Iterable[_Piece], rules: CueRules) -> Iterator[Cue]:
+    """Turn pieces into cues with final start and end times (see module docstring); each
+    cue is given once the next one's start is known."""
+    pending: tuple[int, _Piece] | None = None
     for piece in pieces:
         natural = piece.tokens[0].start_ms
-        starts.append(natural if not starts else max(natural, starts[-1] + 1))
-    cues: list[Cue] = []
-    for index, piece in enumerate(pieces):
-        following = starts[index + 1] if index + 1 < len(pieces) else None
-        end = _cue_end(starts[index], piece.tokens[-1].end_ms, following, rules)
-        cues.append(Cue(starts[index], end, _layout(piece.tokens, rules)))
-    return cues
+        start = natural if pending is None else max(natural, pending[0] + 1)
+        if pending is not None:
+            yield _cue(*pending, start, rules)
+        pending = (start, piece)
+    if pending is not None:
+        yield _cue(*pending, None, rules)
+
+
+def _cue(start: int, piece: _Piece, following: int | None, rules: CueRules) -> Cue:
+    end = _cue_end(start, piece.tokens[-1].end_ms, following, rules)
+    return Cue(start, end, _layout(piece.tokens, rules))
 
 
 def _cue_end(start: int, speech_end: int, following: int | None, rules: CueRules) -> int:

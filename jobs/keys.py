@@ -23,7 +23,7 @@ THROTTLE_PREFIX = f"{PREFIX}throttle:"
 class ThrottleKeys(NamedTuple):
     """The keys of one account's throttle, in the order the Lua scripts take them."""
 
-    #: ZSET ticket -> grant time (server ms): the sliding log of recent grants
+    #: ZSET ticket -> when its request was settled (server ms): the sliding log
     grants: str
     #: ZSET ticket -> priority class * 1e13 + first-enqueue ms: the waiting room
     wait: str
@@ -36,6 +36,11 @@ class ThrottleKeys(NamedTuple):
     #: the grant log is complete; once it is gone, the keys were lost (a restart without
     #: persistence, FLUSHDB) or the account was idle, and the next poll waits a span
     marker: str
+    #: ZSET ticket -> the ms its flight runs out: requests granted and not yet settled
+    #: (sent, the provider's answer not yet back); each counts as arriving "now"
+    in_flight: str
+    #: HASH ``ms`` (the account's adapted margin) and ``clean`` (settles since it changed)
+    margin: str
 
 
 def throttle_tag(account: str) -> str:

@@ -8,8 +8,9 @@
   workers on several machines must share it.
 * ``NARRATE_BROKER_URL``: the Celery broker (Redis) for distributed mode.
 * ``NARRATE_THROTTLE_URL``: the Redis of the provider throttle (default: the broker's).
-* ``NARRATE_THROTTLE_MARGIN_MS``: added to a provider's rate window to absorb the jitter
-  between a permit and the request's arrival (default 100; see :mod:`jobs.throttle`).
+* ``NARRATE_THROTTLE_MARGIN_MS``: the floor of the margin added to a provider's rate
+  window (default 25); each account's margin widens from it on a "throttled" answer and
+  narrows back on a clean run (see :mod:`jobs.throttle`).
 * ``NARRATE_WORKERS``: processes the embedded mode renders on (default: CPU cores).
 
 Distributed-mode tuning (seconds unless named otherwise):
@@ -40,7 +41,7 @@ class Settings:
     broker_url: str | None
     workers: int
     throttle_url: str | None = None
-    #: None: the default of jobs.throttle (DEFAULT_MARGIN_MS)
+    #: the adaptive margin's floor; None: the default of jobs.throttle (DEFAULT_MARGIN_MS)
     throttle_margin_ms: int | None = None
     lease_s: float = 60.0
     requeue_after_s: float = 120.0

@@ -72,14 +72,24 @@ class SynthesisResult:
 
 
 class RequestGate(Protocol):
-    """Where an engine asks permission right before each request to a rate-limited provider.
+    """Where an engine asks permission for each request to a rate-limited provider.
 
     ``jobs`` implements it (a throttle shared by every process that uses one provider
     account); engines only call it, so ``renderer`` never depends on ``jobs``.
+
+    How an engine uses it: everything that can be done before the request is done first
+    (connection open, message serialised), then the permit is taken, the request sent,
+    and the block left as soon as the provider has answered it (accepted or refused) or
+    the request failed. The gate counts the request as arriving at the provider all the
+    while, and logs it when the block ends: that moment is after the provider counted it,
+    so however late the provider stamps an arrival (a busy process or network between
+    them), its count never goes over the limit. Keep the block short: only the round
+    trip to the provider's first answer belongs in it.
     """
 
     def permit(self, account: str) -> AbstractContextManager[None]:
-        """Block until one new request to ``account`` may be sent, then allow it."""
+        """Block until one new request to ``account`` may be sent; hold it until the
+        provider's first answer (see the class docstring)."""
         ...
 
     def pause(self, account: str, seconds: float) -> None:

@@ -8,13 +8,14 @@ only; socket-level errors are only logged, not raised; ``call()`` forces
 moment a rate-limit permit is spent is not ours to choose; and it pulls in pydantic,
 aiohttp, httpx and more. The protocol is small (three client frames, five events, §2),
 so a client of our own on ``websockets``' synchronous API gives us connection reuse,
-the gate right before each ``run-task``, timestamps, and typed errors carrying the
-service's code and task id. The SDK is still used in the tests, against our simulator,
+the gate's permit around each ``run-task`` and its answer, timestamps, and typed errors
+carrying the service's code and task id. The SDK is still used in the tests, against our simulator,
 to prove the simulator speaks the protocol the official client expects.
 
-Task flow (§2.1): connect (handshake carries the key, §1.2) -> under the gate's permit
-send ``run-task`` -> wait for ``task-started`` -> send every ``continue-task`` (and
-``flush``) and ``finish-task`` -> read events and binary audio until ``task-finished``.
+Task flow (§2.1): connect (handshake carries the key, §1.2) and serialise ``run-task`` ->
+take the gate's permit, send ``run-task``, wait for ``task-started``, leave the permit
+(the service counted the task by then) -> send every ``continue-task`` (and ``flush``)
+and ``finish-task`` -> read events and binary audio until ``task-finished``.
 After ``task-finished`` the connection is kept for the next task (a new task id); after
 ``task-failed`` or any fault it is closed (the service closes it too, §2.3). A kept
 connection idle for more than :data:`MAX_IDLE_S` is replaced (the service drops it after
@@ -224,28 +225,34 @@ class CosyVoiceClient:
         parameters: dict[str, Any],
         messages: Sequence[Message],
     ) -> TaskOutcome:
-        account = self.config.account
+        # the connection is open and the frame serialised before the permit: nothing but
+        # the send lies between them. The permit is held until the service answers the
+        # run-task (task-started or task-failed): the service counted the task by then,
+        # so the gate logs it at an upper bound of its arrival (renderer.engine.RequestGate)
         start_frame = protocol.run_task(task_id, model, parameters)
-        with self.gate.permit(account):
+        with self.gate.permit(self.config.account):
             began = time.monotonic()
             self._send(ws, start_frame, task_id, started=False)
-        self.tasks_started += 1
-        # wait for task-started (continue before it makes the task fail, §2.1)
-        while True:
-            raw = self._recv(ws, task_id, started=False)
-            if isinstance(raw, bytes):
-                continue
-            event = self._event(raw)
-            if event.kind == "task-started":
-                break
-            if event.kind == "task-failed":
-                raise self._failed(event, task_id)
+            self.tasks_started += 1
+            self._await_started(ws, task_id)
         for message in messages:
             self._send(ws, protocol.continue_task(task_id, message.text), task_id, True)
             if message.flush_after:
                 self._send(ws, protocol.flush_task(task_id), task_id, True)
         self._send(ws, protocol.finish_task(task_id), task_id, True)
         return self._collect(ws, task_id, began)
+
+    def _await_started(self, ws: ClientConnection, task_id: str) -> None:
+        """Wait for task-started (a continue-task before it fails the task, §2.1)."""
+        while True:
+            raw = self._recv(ws, task_id, started=False)
+            if isinstance(raw, bytes):
+                continue
+            event = self._event(raw)
+            if event.kind == "task-started":
+                return
+            if event.kind == "task-failed":
+                raise self._failed(event, task_id)
 
     def _collect(self, ws: ClientConnection, task_id: str, began: float) -> TaskOutcome:
         audio = bytearray()

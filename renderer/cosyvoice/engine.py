@@ -7,10 +7,10 @@ settings and what is refused before any request are in
 :mod:`renderer.cosyvoice.client`, the error map in :mod:`renderer.cosyvoice.errors`.
 
 One segment is one task: ``run-task``, the segment's sentences as ``continue-task``
-messages, ``finish-task`` (reference §2.1). The engine asks the shared
-:class:`~renderer.engine.RequestGate` for a permit right before each ``run-task``
-(the 3 requests/s limit counts task submissions, §5.3) and pauses it when the service
-answers "throttled".
+messages, ``finish-task`` (reference §2.1). The engine holds a permit of the shared
+:class:`~renderer.engine.RequestGate` from right before each ``run-task`` until the
+service answers it (the 3 requests/s limit counts task submissions, §5.3), and pauses
+the gate when the service answers "throttled".
 
 Segment size policy (``max_segment_chars``, default 1000 characters of text,
 ``NARRATE_COSYVOICE_SEGMENT_CHARS`` to change it within 200-10000):

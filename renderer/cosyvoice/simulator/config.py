@@ -19,6 +19,10 @@ class SimulatorConfig:
     rate_window_s: float = 1.0
     #: "task": a task-failed Throttling.RateQuota; "handshake": HTTP 429 (§10.9)
     throttle_mode: str = "task"
+    #: each run-task is counted (and answered) after a random 0..this many seconds (seeded):
+    #: a provider whose front door stamps arrivals late, as this simulator does itself on a
+    #: busy machine (its event loop runs late; ``loop_lag_ms_max`` in /stats)
+    arrival_jitter_s: float = 0.0
     #: fault kinds drawn for a task picked to fail; picked with ``fail_rate`` (seeded)
     faults: tuple[str, ...] = ()
     fail_rate: float = 0.0

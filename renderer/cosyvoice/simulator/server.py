@@ -24,8 +24,9 @@ What it does, after the reference's checklist (§10):
 7. Billing: :func:`renderer.cosyvoice.billing.billed_chars` of every text received (SSML
    tags free); 20,000 per continue-task and 200,000 per task enforced.
 8. SSML: with ``enable_ssml`` exactly one continue-task; ``<break>`` becomes silence.
-9. Throttling: at most ``rate_limit`` run-tasks per second per key, counted at arrival;
-   over it a task-failed ``Throttling.RateQuota`` (or HTTP 429 at the handshake).
+9. Throttling: at most ``rate_limit`` run-tasks per second per key, counted at arrival
+   (optionally stamped up to ``arrival_jitter_s`` late); over it a task-failed
+   ``Throttling.RateQuota`` (or HTTP 429 at the handshake).
    Faults by rate (seeded): throttle, internal, arrears, drop, slow, truncate.
 10. Cancel (``directive: cancel``) and flush.
 11. Timestamps: per Han character, per Latin token, punctuation alone; cumulative or
@@ -188,6 +189,7 @@ class Simulator:
         self.stats = Stats()
         self.voices: dict[str, SimVoice] = {}
         self._rng = random.Random(self.config.seed)
+        self._arrival_rng = random.Random(self.config.seed)
         self._arrivals: dict[str, deque[float]] = {}
         self.sessions: set[_Session] = set()
 
@@ -207,6 +209,10 @@ class Simulator:
         while log and log[0] <= now - self.config.rate_window_s:
             log.popleft()
         return len(log) >= self.config.rate_limit
+
+    def arrival_delay_s(self) -> float:
+        jitter = self.config.arrival_jitter_s
+        return self._arrival_rng.uniform(0, jitter) if jitter > 0 else 0.0
 
     def record_arrival(self, key: str, now: float) -> None:
         self._arrivals.setdefault(key, deque()).append(now)
@@ -659,6 +665,9 @@ class _Session:
         if old is not None and not old.done:  # a new run-task aborts the old one silently
             old.done = True
             self._stop_worker(old)
+        delay_s = self.sim.arrival_delay_s()
+        if delay_s > 0:  # a front door that stamps arrivals late
+            await asyncio.sleep(delay_s)
         now = time.monotonic()
         if self.config.throttle_mode == "task" and self.sim.over_limit(self.key, now):
             self.sim.stats.rejected_by_rate_limit += 1

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Benchmark: narrate's Redis provider throttle against Celery's ``rate_limit``.
 
-    .venv/bin/python bench/throttle.py [--seconds 20] [--margin-ms 100] [--jitter-ms 50]
+    .venv/bin/python bench/throttle.py [--seconds 20] [--margin-ms 25] [--jitter-ms 50]
 
-Needs the local Redis (127.0.0.1:6379; database 7 by default, ``--broker``). Loopback
-only; stops by itself in about a minute with the defaults; stops its workers and deletes
-its Redis keys on the way out, Ctrl-C included.
+Needs a local Redis: ``NARRATE_BENCH_BROKER_URL``, else database 7 of
+``NARRATE_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379``). Loopback only; stops by
+itself in about a minute with the defaults; stops its workers and deletes its Redis keys
+on the way out, Ctrl-C included.
 
 Both sides run in this one invocation, on the same 4 Celery worker processes (``--pool
 solo``, one task at a time each, started as subprocesses on the local Redis broker):
@@ -13,20 +14,22 @@ solo``, one task at a time each, started as subprocesses on the local Redis brok
 * a fake provider: a loopback HTTP server that stamps each request's arrival with
   ``time.monotonic()`` and answers 429 to a request that is "over the limit": counting
   itself, more than 3 requests arrived in the trailing 1.0 s;
-* narrate: a task that takes ``RedisThrottle.permit`` (3 per 1.0 s window + margin) right
-  before its HTTP request;
+* narrate: a task that holds ``RedisThrottle.permit`` (3 per 1.0 s window + margin) from
+  right before its HTTP request until the provider's answer;
 * Celery: a task declared with ``rate_limit="3/s"`` that sends its request at once.
 
 Each task waits a random 0..J ms before sending (after its permit, or after it started):
-the jitter between permission and arrival that a real worker has.
+the jitter between permission and arrival that a real worker has. On a loaded machine the
+fake provider's own stamps jitter too (it shares the CPU with the workers).
 
 Part 1 (throughput): a backlog of about ``--seconds`` worth of work for each side; prints
 requests sent, requests/s in the steady part (after the first second), requests over the
-limit and the worst count in any sliding 1 s. Part 2 (an urgent job while a bulk job
-runs): a bulk backlog saturates the limit, then urgent requests are submitted one by one;
-prints their wait from submission to arrival at the server (median/max): narrate's urgent
-requests go to an urgent queue the workers poll first and wait at the throttle with the
-urgent priority; Celery's share the one FIFO queue with the bulk backlog.
+limit, the worst count in any sliding 1 s, and narrate's margin for the account at the end
+(it widens on a 429). Part 2 (an urgent job while a bulk job runs): a bulk backlog
+saturates the limit, then urgent requests are submitted one by one; prints their wait
+from submission to arrival at the server (median/max): narrate's urgent requests go to an
+urgent queue the workers poll first and wait at the throttle with the urgent priority;
+Celery's share the one FIFO queue with the bulk backlog.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import json
 import os
 import random
 import signal
@@ -64,9 +68,12 @@ from jobs.priority import Priority, using_priority  # noqa: E402
 from jobs.throttle import RateLimit  # noqa: E402
 from jobs.throttle_redis import RedisThrottle  # noqa: E402
 
-BROKER_URL = os.environ.get("NARRATE_BENCH_BROKER_URL", "redis://127.0.0.1:6379/7")
+BROKER_URL = os.environ.get("NARRATE_BENCH_BROKER_URL") or (
+    os.environ.get("NARRATE_TEST_REDIS_URL", "redis://127.0.0.1:6379") + "/7"
+)
 PROVIDER_LIMIT = 3
 PROVIDER_WINDOW_S = 1.0
+PROVIDER_WINDOW_MS = 1000
 WORKERS = 4
 #: urgent requests submitted in part 2, and the time between two of them
 URGENT_COUNT = 6
@@ -129,10 +136,25 @@ def narrate_hit(
     url: str, query: str, jitter_ms: float, margin_ms: int, account: str, priority: str
 ) -> None:
     started_s = time.monotonic()
-    with using_priority(Priority.parse(priority)), _throttle(margin_ms).permit(account):
+    # what RedisThrottle.permit does, with the grant and settle times noted for the report:
+    # the request is in flight from its grant until the provider's answer, logged then
+    throttle = _throttle(margin_ms)
+    with using_priority(Priority.parse(priority)):
+        granted = throttle.grant(account)
+    assert granted is not None
+    try:
         permitted_s = time.monotonic()
         time.sleep(random.uniform(0, jitter_ms) / 1000)
         _send(url, query, started_s, permitted_s)
+    finally:
+        settled = throttle.settle(account, granted.ticket)
+    if settled is not None:
+        flight = json.dumps([granted.now_ms, settled.now_ms, query])
+        throttle.client.rpush(flights_key(account), flight)
+
+
+def flights_key(account: str) -> str:
+    return f"narrate-bench-flights:{account}"
 
 
 @app.task(name="bench.celery_hit", rate_limit="3/s")  # type: ignore[untyped-decorator]
@@ -341,13 +363,24 @@ def clean_redis(client: redis.Redis, run_id: str = "*") -> None:
     """Delete this bench's queues and throttle keys (every run's, with ``*``)."""
     # the queues, and kombu's binding keys that name them
     patterns = [f"*bench-throttle-{run_id}-*", throttle_pattern(f"cosyvoice/bench-{run_id}")]
+    patterns.append(flights_key(f"cosyvoice/bench-{run_id}"))
     keys = [key for pattern in patterns for key in client.scan_iter(match=pattern)]
     keys += [b"unacked", b"unacked_index", b"unacked_mutex"]  # kombu's, in our database
     client.delete(*keys)
 
 
-def throughput(run: Run, side: str) -> list[Arrival]:
-    """Arrivals during ``--seconds`` of a backlog bigger than the side can send."""
+@dataclass(frozen=True)
+class Flights:
+    """narrate's requests in part 1: (grant, settle) in the Redis server's ms, and the
+    account's margin at the end."""
+
+    spans: list[tuple[int, int]]
+    margin_ms: int | None
+
+
+def throughput(run: Run, side: str) -> tuple[list[Arrival], Flights]:
+    """Arrivals during ``--seconds`` of a backlog bigger than the side can send, and (for
+    narrate) its requests' flights."""
     label, seconds = f"throughput-{side}", run.args.seconds
     nominal_rps = PROVIDER_LIMIT * (1 if side == "narrate" else WORKERS)
     with run.workers():
@@ -356,7 +389,26 @@ def throughput(run: Run, side: str) -> list[Arrival]:
         run.wait_for(label, 1, timeout_s=30)
         first_s = run.provider.of(label)[0].at_s
         time.sleep(max(first_s + seconds - time.monotonic(), 0))
-    return [a for a in run.provider.of(label) if a.at_s <= first_s + seconds]
+        spans, margin_ms = [], None
+        if side == "narrate":
+            margin_ms = _throttle(run.args.margin_ms).margin_ms(run.account)
+            for raw in run.client.lrange(flights_key(run.account), 0, -1):
+                granted_ms, settled_ms, query = json.loads(raw)
+                if f"label={label}&" in query:
+                    spans.append((granted_ms, settled_ms))
+    arrivals = [a for a in run.provider.of(label) if a.at_s <= first_s + seconds]
+    return arrivals, Flights(sorted(spans), margin_ms)
+
+
+def late_grants_ms(spans: list[tuple[int, int]], span_ms: int) -> list[int]:
+    """For each grant after the first ``PROVIDER_LIMIT``: ms between the moment its place
+    freed (a span after the settle it waited for) and the grant (a waiter waking late)."""
+    late = []
+    for index, (granted, _) in enumerate(spans):
+        settles = sorted((s for g, s in spans[:index] if g <= granted), reverse=True)
+        if len(settles) >= PROVIDER_LIMIT:
+            late.append(granted - (settles[PROVIDER_LIMIT - 1] + span_ms))
+    return late
 
 
 def urgent(run: Run, side: str) -> tuple[list[Arrival], int]:
@@ -383,6 +435,7 @@ def report(
     args: argparse.Namespace,
     runs: dict[str, list[Arrival]],
     urgents: dict[str, tuple[list[Arrival], int]],
+    flights: Flights,
 ) -> bool:
     """Print the table; whether the target is met."""
     ceiling_rps = PROVIDER_LIMIT * 1000 / (PROVIDER_WINDOW_S * 1000 + args.margin_ms)
@@ -404,21 +457,39 @@ def report(
     print()
     print(
         f"provider: at most {PROVIDER_LIMIT} per {PROVIDER_WINDOW_S:g} s; {WORKERS} Celery worker "
-        f"processes; 0-{args.jitter_ms:g} ms between permit and send; narrate margin "
-        f"{args.margin_ms} ms"
+        f"processes; 0-{args.jitter_ms:g} ms between permit and send; narrate margin floor "
+        f"{args.margin_ms} ms (narrate's ceiling: 3 / (1 s + margin + permit to answer))"
     )
     line("", "narrate RedisThrottle", 'Celery rate_limit="3/s"')
     line(f"requests sent in {args.seconds:g} s", len(runs["narrate"]), len(runs["celery"]))
     line("  per worker", per_worker("narrate"), per_worker("celery"))
     line("requests/s, sustained", f"{rate['narrate']:.2f}", f"{rate['celery']:.2f}")
     line("  / provider limit (3/s)", *(f"{rate[s] / PROVIDER_LIMIT:.2f}" for s in sides))
-    line(f"  / narrate ceiling ({ceiling_rps:.2f}/s)", f"{rate['narrate'] / ceiling_rps:.2f}", "")
+    line(
+        f"  / 3 per (1 s + margin) ({ceiling_rps:.2f}/s)",
+        f"{rate['narrate'] / ceiling_rps:.2f}",
+        "",
+    )
     line("requests over the limit (429)", over["narrate"], over["celery"])
     line("worst count in any sliding 1 s", *(worst_in_window(stamps[s], 1.0) for s in sides))
+    line("margin at the end (429s widen it)", f"{flights.margin_ms} ms", "")
+    in_flight = [settled - granted for granted, settled in flights.spans]
+    if in_flight:
+        line(
+            "in flight, grant to settle, mean / max",
+            f"{statistics.fmean(in_flight):.0f} / {max(in_flight)} ms",
+            "",
+        )
+    late = late_grants_ms(flights.spans, PROVIDER_WINDOW_MS + args.margin_ms)
+    if late:
+        line("grant after its place freed, mean", f"{statistics.fmean(late):.0f} ms", "")
     delays = {s: [(a.at_s - a.permitted_s) * 1000 for a in runs[s]] for s in sides}
     line(
-        "permit to arrival, min / max",
-        *(f"{min(delays[s]):.0f} / {max(delays[s]):.0f} ms" if delays[s] else "-" for s in sides),
+        "permit to arrival, mean / max",
+        *(
+            f"{statistics.fmean(delays[s]):.0f} / {max(delays[s]):.0f} ms" if delays[s] else "-"
+            for s in sides
+        ),
     )
     permits = {s: [a.permitted_s for a in runs[s]] for s in sides}
     line("permits/s, sustained", *(f"{sustained_rate(permits[s]):.2f}" for s in sides))
@@ -449,7 +520,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="throughput run per side")
     parser.add_argument(
         "--margin-ms", type=int, default=RateLimit(PROVIDER_LIMIT).margin_ms,
-        help="narrate's margin over the provider's 1 s window (default: narrate's own)",
+        help="the floor of narrate's margin over the provider's 1 s window (default: "
+        "narrate's own)",
     )  # fmt: skip
     parser.add_argument("--jitter-ms", type=float, default=50.0, help="0..J ms permit to send")
     parser.add_argument("--target-rps", type=float, default=2.7)
@@ -469,14 +541,15 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="narrate-bench-") as tmp:
             url = f"http://127.0.0.1:{server.server_address[1]}"
             run = Run(args, url, provider, client, Path(tmp))
-            runs, urgents = {}, {}
+            runs, urgents, margins = {}, {}, {}
             for side in ("narrate", "celery"):
-                runs[side] = throughput(run, side)
+                runs[side], margins[side] = throughput(run, side)
                 print(f"throughput, {side}: done at {time.monotonic() - started:.0f} s", flush=True)
             for side in ("narrate", "celery"):
                 urgents[side] = urgent(run, side)
                 print(f"urgent, {side}: done at {time.monotonic() - started:.0f} s", flush=True)
-        report(args, runs, urgents)
+        print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        report(args, runs, urgents, margins["narrate"])
     except KeyboardInterrupt:
         print("interrupted: stopping the workers, deleting the Redis keys", flush=True)
         raise SystemExit(130) from None

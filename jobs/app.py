@@ -6,7 +6,7 @@ only what it runs, so urgent work is never stuck behind another worker's buffer)
 time limits well below the broker's visibility timeout (a slow task is never handed out
 twice while it runs), no result backend (PostgreSQL is the source of truth), JSON only.
 Retries do not use broker countdowns: a segment that meets a transient error goes back
-to the database backlog with a ``not_before_ms`` (see :func:`jobs.pipeline.defer_segment`).
+to the database backlog with a ``not_before_ms`` (see :func:`jobs.claims.defer_segment`).
 
 Queues: ``narrate.control`` (feeder and reaper, consumed by every worker first), then one
 queue per priority class, polled in order (``queue_order_strategy=priority``), so a free

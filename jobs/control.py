@@ -5,11 +5,12 @@ Pure database work; sending the follow-up messages is the caller's (:mod:`jobs.s
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import func, select, update
 
-from jobs.db import transaction
+from jobs.db import Factory, transaction
 from jobs.heartbeats import advice, liveness
 from jobs.models import (
     JOB_FINAL,
@@ -20,9 +21,8 @@ from jobs.models import (
     Segment,
     SegmentStatus,
 )
-from jobs.pipeline import Factory
 from jobs.priority import Priority
-from jobs.render import failures
+from jobs.settling import failures
 from narrate.errors import JobNotFoundError, UsageError
 
 
@@ -105,7 +105,7 @@ def job_status(
             "eta_s": _eta_s(job, total - done - failed, synthesized or 0, now_ms),
         }
         waiting = job.distributed and job.status not in JOB_FINAL
-    view["failures"] = failures(factory, job_id)
+    view["failures"] = [asdict(f) for f in failures(factory, job_id)]
     view["attention"] = advice(liveness(factory, now_ms), reap_interval_s) if waiting else None
     return view
 

@@ -22,6 +22,9 @@ from narrate.errors import ConfigurationError
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 
+#: what every database function of jobs takes: sessions on one database
+Factory = sessionmaker[Session]
+
 
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL mode and a busy timeout for several processes."""

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable
 
 from jobs.app import app, queue_for
-from jobs.priority import Priority
+from jobs.priority import Priority, Work
 
 log = logging.getLogger(__name__)
 
@@ -19,13 +19,14 @@ SEGMENT_TASK = "narrate.synthesize_segment"
 STITCH_TASK = "narrate.stitch_chapter"
 
 
-def send_segments(releases: Iterable[tuple[int, Priority]]) -> int:
-    """Send one message per ``(segment id, priority)``; returns how many were sent."""
-    return sum(_send(SEGMENT_TASK, segment_id, priority) for segment_id, priority in releases)
+def send_segments(releases: Iterable[Work]) -> int:
+    """Send one message per segment; returns how many were sent."""
+    return sum(_send(SEGMENT_TASK, work.item_id, work.priority) for work in releases)
 
 
-def send_stitches(chapters: Iterable[tuple[int, Priority]]) -> int:
-    return sum(_send(STITCH_TASK, chapter_id, priority) for chapter_id, priority in chapters)
+def send_stitches(chapters: Iterable[Work]) -> int:
+    """Send one message per chapter stitch; returns how many were sent."""
+    return sum(_send(STITCH_TASK, work.item_id, work.priority) for work in chapters)
 
 
 def _send(task: str, item_id: int, priority: Priority) -> bool:

@@ -13,9 +13,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from jobs.db import transaction
+from jobs.db import Factory, transaction
 from jobs.models import JOB_FINAL, Chapter, Job, JobStatus, SegmentStatus, Word
-from jobs.pipeline import Factory
 from jobs.storage import Storage
 from narrate.errors import JobFailedError, JobNotFoundError, UsageError
 from narrate.files import atomic_path, copy_atomic, write_text_atomic

@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, func, select, text, update
 from sqlalchemy.orm import Session
 
-from jobs.db import transaction
+from jobs.db import Factory, transaction
 from jobs.models import JOB_FINAL, Job, Segment, SegmentStatus
-from jobs.pipeline import Factory
-from jobs.priority import Priority
+from jobs.priority import Priority, Work
 
 #: pg_advisory lock id of the feeder ("narrate" feeder)
 _LOCK_ID = 0x6E61_7272_6174_6501
@@ -70,8 +69,8 @@ def allocate(budget: int, backlogs: Sequence[Backlog], job_cap: int) -> dict[str
 
 def feed(
     factory: Factory, now_ms: int, *, max_inflight: int, job_inflight: int
-) -> list[tuple[int, Priority]]:
-    """Mark the next segments queued and return ``(segment id, priority)`` to send."""
+) -> list[Work]:
+    """Mark the next segments queued and return them, to send."""
     with transaction(factory) as session:
         if not _lock(session):
             return []
@@ -86,12 +85,12 @@ def feed(
             return []
         backlogs = _backlogs(session, now_ms)
         shares = allocate(budget, backlogs, job_inflight)
-        released: list[tuple[int, Priority]] = []
+        released: list[Work] = []
         for backlog in backlogs:
             count = shares.get(backlog.job_id, 0)
             if count:
                 ids = _take(session, backlog.job_id, count, now_ms)
-                released += [(segment_id, backlog.priority) for segment_id in ids]
+                released += [Work(segment_id, backlog.priority) for segment_id in ids]
         return released
 
 

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from jobs.db import transaction
+from jobs.db import Factory, transaction
 from jobs.models import Heartbeat
-from jobs.pipeline import Factory
 
 HOUSEKEEPER = "housekeeper"
 REAPER = "reaper"

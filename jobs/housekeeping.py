@@ -26,6 +26,7 @@ import signal
 import threading
 
 from jobs import dispatch, feeder, reaper
+from jobs.clock import clock_ms
 from jobs.context import Context
 from jobs.heartbeats import (
     HEARTBEAT_EVERY_MS,
@@ -35,7 +36,6 @@ from jobs.heartbeats import (
     release_turn,
     take_turn,
 )
-from jobs.pipeline import clock_ms
 from narrate.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -19,14 +19,15 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 
 from jobs import context as worker_context
-from jobs.db import transaction
+from jobs.claims import FollowUp, claim_ready_chapters
+from jobs.clock import clock_ms
+from jobs.db import Factory, transaction
 from jobs.models import Segment, SegmentStatus
-from jobs.pipeline import Factory, claim_ready_chapters, clock_ms, finish_job
+from jobs.settling import finish_job
 from narrate.settings import Settings
 
 
@@ -64,14 +65,14 @@ def _quiet_logging(quiet: bool) -> None:
     root.setLevel(logging.ERROR if quiet else logging.WARNING)
 
 
-def _run(task_name: str, item_id: int) -> dict[str, Any]:
+def _run(task_name: str, item_id: int) -> FollowUp:
     from jobs import tasks
 
     task = {"segment": tasks.synthesize_segment, "stitch": tasks.stitch_chapter}[task_name]
     result = task.apply(args=(item_id,))
     if result.failed():
         raise result.result
-    return dict(result.result)
+    return FollowUp.from_dict(result.result)
 
 
 def run_job(
@@ -85,7 +86,7 @@ def run_job(
 ) -> str:
     """Run every pending segment and stitch of ``job_id``; returns the job's final status.
 
-    The fan-in is the database's (:mod:`jobs.pipeline`): each finished segment task says
+    The fan-in is the database's (:mod:`jobs.claims`): each finished segment task says
     which chapter stitch it claimed, and this process schedules it; a segment sent back
     with a retry time is submitted again when it is due.
     """
@@ -109,7 +110,7 @@ def run_job(
 
     report()
     spawn = multiprocessing.get_context("spawn")
-    inflight: dict[Future[dict[str, Any]], tuple[str, int]] = {}
+    inflight: dict[Future[FollowUp], tuple[str, int]] = {}
     with ProcessPoolExecutor(
         max_workers=workers,
         mp_context=spawn,
@@ -134,11 +135,11 @@ def run_job(
                 for future in finished:
                     kind, item = inflight.pop(future)
                     follow = future.result()
-                    stitches.extend(follow["stitch"])
+                    stitches.extend(follow.stitch)
                     if kind == "stitch":
                         chapters_done += 1
-                    elif follow["retry_at_ms"] is not None:
-                        heapq.heappush(retries, (follow["retry_at_ms"], item))
+                    elif follow.retry_at_ms is not None:
+                        heapq.heappush(retries, (follow.retry_at_ms, item))
                     else:
                         done += 1
                     report()

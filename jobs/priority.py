@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from enum import IntEnum
 
 from narrate.errors import UsageError
@@ -38,6 +39,14 @@ class Priority(IntEnum):
         except KeyError:
             names = ", ".join(p.label for p in cls)
             raise UsageError(f"unknown priority {text!r}", hint=f"choose one of {names}") from None
+
+
+@dataclass(frozen=True, order=True)
+class Work:
+    """A segment or a chapter stitch to send to the broker, on its job's class's queue."""
+
+    item_id: int
+    priority: Priority
 
 
 _current: ContextVar[tuple[Priority, str | None]] = ContextVar(

@@ -25,16 +25,17 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
-from jobs.db import transaction
+from jobs.claims import claim_ready_chapters
+from jobs.db import Factory, transaction
 from jobs.models import JOB_FINAL, Chapter, ChapterStatus, Job, JobStatus, Segment, SegmentStatus
-from jobs.pipeline import Factory, claim_ready_chapters, settle_job
-from jobs.priority import Priority
+from jobs.priority import Priority, Work
+from jobs.settling import settle_job
 
 
 @dataclass
 class Repairs:
-    segments: list[tuple[int, Priority]] = field(default_factory=list)
-    stitches: list[tuple[int, Priority]] = field(default_factory=list)
+    segments: list[Work] = field(default_factory=list)
+    stitches: list[Work] = field(default_factory=list)
     settled: list[str] = field(default_factory=list)
     #: segments left running by dead workers of cancelled jobs, now cancelled
     cancelled: int = 0
@@ -53,7 +54,7 @@ def reap(factory: Factory, now_ms: int, *, requeue_after_ms: int) -> Repairs:
         ).all()
     for job_id, priority in open_jobs:
         ready = claim_ready_chapters(factory, job_id, now_ms)
-        repairs.stitches += [(cid, Priority(priority)) for cid in ready.stitch]
+        repairs.stitches += [Work(cid, Priority(priority)) for cid in ready.stitch]
         if settled := ready.settled or settle_job(factory, job_id, now_ms):
             repairs.settled.append(f"{job_id}:{settled}")
     return repairs
@@ -77,7 +78,7 @@ def _rest_cancelled(session: Session, now_ms: int) -> int:
 
 def _resend_segments(
     session: Session, now_ms: int, requeue_after_ms: int
-) -> list[tuple[int, Priority]]:
+) -> list[Work]:
     stale = _lapsed(now_ms) | (
         (Segment.status == SegmentStatus.QUEUED)
         & (Segment.queued_at_ms < now_ms - requeue_after_ms)
@@ -95,12 +96,12 @@ def _resend_segments(
         .where(Segment.id.in_([r[0] for r in rows]), stale)
         .values(status=SegmentStatus.QUEUED, queued_at_ms=now_ms)
     )
-    return [(sid, Priority(p)) for sid, p in rows]
+    return [Work(sid, Priority(p)) for sid, p in rows]
 
 
 def _resend_stitches(
     session: Session, now_ms: int, requeue_after_ms: int
-) -> list[tuple[int, Priority]]:
+) -> list[Work]:
     stale = (Chapter.status == ChapterStatus.STITCHING) & (
         (Chapter.stitch_lease_until_ms < now_ms)  # its worker died
         | (
@@ -121,4 +122,4 @@ def _resend_stitches(
         .where(Chapter.id.in_([r[0] for r in rows]), stale)
         .values(stitch_enqueued_at_ms=now_ms, stitch_lease_until_ms=None)
     )
-    return [(cid, Priority(p)) for cid, p in rows]
+    return [Work(cid, Priority(p)) for cid, p in rows]

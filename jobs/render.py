@@ -14,18 +14,13 @@ from typing import Any
 from sqlalchemy import func, select
 
 from jobs import context as worker_context
-from jobs.db import ensure_schema, transaction
+from jobs.creation import JobSummary, create_job
+from jobs.db import Factory, ensure_schema, transaction
 from jobs.export import export_job
 from jobs.local import ProgressCallback, run_job
-from jobs.models import Chapter, ChapterStatus, JobStatus, Segment, SegmentStatus
-from jobs.pipeline import (
-    Factory,
-    JobSummary,
-    PlannedChapter,
-    Voicing,
-    create_job,
-    plan_document,
-)
+from jobs.models import JobStatus, Segment
+from jobs.planning import PlannedChapter, Voicing, plan_document
+from jobs.settling import Failure, failures
 from narrate.errors import UsageError
 from narrate.settings import Settings
 from renderer.engine import Engine, validate_prosody
@@ -69,7 +64,7 @@ class RenderReport:
     segments_total: int
     segments_reused: int
     manifest: dict[str, Any] | None
-    failures: list[dict[str, Any]]
+    failures: list[Failure]
     warnings: tuple[str, ...] = ()
     #: characters the provider billed this job (None for engines that do not bill)
     billed_chars: int | None = None
@@ -193,38 +188,3 @@ def billed_chars(factory: Factory, job_id: str) -> int | None:
             select(func.sum(Segment.billed_chars)).where(Segment.job_id == job_id)
         )
     return total
-
-
-def failures(factory: Factory, job_id: str) -> list[dict[str, Any]]:
-    """Every failed segment of a job with its chapter and reason."""
-    with transaction(factory) as session:
-        rows = session.execute(
-            select(Chapter.index, Chapter.title, Segment.index, Segment.error, Segment.text)
-            .join(Chapter, Segment.chapter_id == Chapter.id)
-            .where(Segment.job_id == job_id, Segment.status == SegmentStatus.FAILED)
-            .order_by(Chapter.index, Segment.index)
-        ).all()
-        failed_chapters = session.execute(
-            select(Chapter.index, Chapter.title, Chapter.error)
-            .where(
-                Chapter.job_id == job_id,
-                Chapter.status == ChapterStatus.FAILED,
-                Chapter.segments_failed == 0,  # failed segments are listed already
-            )
-            .order_by(Chapter.index)
-        ).all()
-    result: list[dict[str, Any]] = [
-        {
-            "chapter": chapter,
-            "title": title,
-            "segment": segment,
-            "error": error,
-            "text": text[:80],
-        }
-        for chapter, title, segment, error, text in rows
-    ]
-    result += [
-        {"chapter": chapter, "title": title, "segment": None, "error": error}
-        for chapter, title, error in failed_chapters
-    ]
-    return result

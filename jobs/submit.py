@@ -16,11 +16,13 @@ from pathlib import Path
 from jobs import context as worker_context
 from jobs import dispatch, feeder
 from jobs.app import CONTROL_QUEUE, app, configure_app, queue_for
+from jobs.claims import claim_ready_chapters
+from jobs.clock import clock_ms
 from jobs.context import Context
 from jobs.control import retry_job
+from jobs.creation import JobSummary
 from jobs.db import ensure_schema
-from jobs.pipeline import JobSummary, claim_ready_chapters, clock_ms
-from jobs.priority import Priority
+from jobs.priority import Priority, Work
 from jobs.render import RenderRequest, prepare, store_job
 from narrate.errors import ConfigurationError
 from narrate.settings import Settings
@@ -89,7 +91,7 @@ def kick(ctx: Context, job_id: str, priority: Priority) -> None:
     """Send what a job can do now: stitches of chapters already complete, then segments."""
     now = clock_ms()
     ready = claim_ready_chapters(ctx.factory, job_id, now)
-    dispatch.send_stitches((chapter_id, priority) for chapter_id in ready.stitch)
+    dispatch.send_stitches(Work(chapter_id, priority) for chapter_id in ready.stitch)
     dispatch.send_segments(
         feeder.feed(
             ctx.factory,

@@ -27,17 +27,16 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from typing import Any
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from jobs import dispatch, housekeeping, pipeline
+from jobs import claims, clock, dispatch, housekeeping, stitching, synthesis
 from jobs.app import app
 from jobs.backoff import backoff_s
 from jobs.context import Context, context
-from jobs.priority import Priority, using_priority
+from jobs.priority import Priority, Work, using_priority
 from narrate.errors import (
     FatalError,
     NarrateError,
@@ -62,58 +61,56 @@ _NOT_COUNTED = (ThrottleBusyError, ThrottleUnavailableError, ProviderThrottledEr
 
 @app.task(bind=True, name="narrate.synthesize_segment", acks_late=True)  # type: ignore[untyped-decorator]
 def synthesize_segment(self: Task, segment_id: int) -> dict[str, Any]:
-    """Synthesize one segment; returns its :class:`~jobs.pipeline.FollowUp` as a dict."""
+    """Synthesize one segment; returns its :class:`~jobs.claims.FollowUp` as a dict."""
     ctx = context()
-    claim = pipeline.claim_segment(
-        ctx.factory, segment_id, pipeline.clock_ms(), ctx.settings.lease_ms
-    )
+    claim = claims.claim_segment(ctx.factory, segment_id, clock.clock_ms(), ctx.settings.lease_ms)
     if claim is None:
-        return asdict(pipeline.FollowUp("skipped"))
+        return claims.FollowUp("skipped").to_dict()
     lost = claim.attempt - 1 - claim.retries  # earlier deliveries that ended in no result
     if lost >= MAX_LOST_DELIVERIES:
-        follow = pipeline.fail_segment(
+        follow = claims.fail_segment(
             ctx.factory,
             segment_id,
             f"gave up: a worker died {lost} times while rendering this segment (out of "
             "memory? an engine crash?); check the worker logs, then `narrate retry` the job",
-            pipeline.clock_ms(),
+            clock.clock_ms(),
         )
     else:
         follow = _render(ctx, claim)
     _follow_up(ctx, follow, claim.priority)
-    return asdict(follow)
+    return follow.to_dict()
 
 
-def _render(ctx: Context, claim: pipeline.Claim) -> pipeline.FollowUp:
+def _render(ctx: Context, claim: claims.Claim) -> claims.FollowUp:
     factory, segment_id = ctx.factory, claim.segment_id
     try:
-        renew = functools.partial(pipeline.renew_lease, factory, claim)
+        renew = functools.partial(claims.renew_lease, factory, claim)
         with (
             _lease(ctx, f"segment {segment_id}", renew),
             using_priority(claim.priority, claim.job_id),
         ):
-            reused, billed = pipeline.render_claimed(ctx.storage, ctx.engine, claim)
+            reused, billed = synthesis.render_claimed(ctx.storage, ctx.engine, claim)
     except _NOT_COUNTED as exc:
         log.warning("segment %s: %s", segment_id, exc.message)
-        retry_at = pipeline.clock_ms() + int(backoff_s(0, base_s=THROTTLE_BACKOFF_S) * 1000)
-        return pipeline.defer_segment(factory, claim, exc.message, retry_at, count=False)
+        retry_at = clock.clock_ms() + int(backoff_s(0, base_s=THROTTLE_BACKOFF_S) * 1000)
+        return claims.defer_segment(factory, claim, exc.message, retry_at, count=False)
     except (RetryableError, SoftTimeLimitExceeded) as exc:
         reason = str(exc) or "the segment took longer than its time limit"
         if claim.retries >= MAX_RETRIES:
             message = f"gave up after {claim.retries + 1} attempts: {reason}"
-            return pipeline.fail_segment(factory, segment_id, message, pipeline.clock_ms())
+            return claims.fail_segment(factory, segment_id, message, clock.clock_ms())
         delay_s = backoff_s(claim.retries, base_s=BACKOFF_BASE_S, cap_s=BACKOFF_CAP_S)
         log.warning("segment %s: %s; retrying in %.1f s", segment_id, reason, delay_s)
-        retry_at = pipeline.clock_ms() + int(delay_s * 1000)
-        return pipeline.defer_segment(factory, claim, reason, retry_at)
+        retry_at = clock.clock_ms() + int(delay_s * 1000)
+        return claims.defer_segment(factory, claim, reason, retry_at)
     except FatalError as exc:
-        return pipeline.fail_segment(factory, segment_id, str(exc), pipeline.clock_ms())
+        return claims.fail_segment(factory, segment_id, str(exc), clock.clock_ms())
     except Exception as exc:
         log.exception("segment %s: unexpected error", segment_id)
         message = f"internal error ({type(exc).__name__}: {exc})"
-        return pipeline.fail_segment(factory, segment_id, message, pipeline.clock_ms())
-    return pipeline.complete_segment(
-        factory, segment_id, pipeline.clock_ms(), reused=reused, billed_chars=billed
+        return claims.fail_segment(factory, segment_id, message, clock.clock_ms())
+    return claims.complete_segment(
+        factory, segment_id, clock.clock_ms(), reused=reused, billed_chars=billed
     )
 
 
@@ -127,7 +124,7 @@ def _lease(ctx: Context, what: str, renew: Callable[[int], bool]) -> Iterator[No
     def beat() -> None:
         while not stop.wait(lease_ms / 3000):
             try:
-                renew(pipeline.clock_ms() + lease_ms)
+                renew(clock.clock_ms() + lease_ms)
             except Exception as exc:  # the database is away: the lease may lapse, that is safe
                 log.warning("%s: could not renew its lease: %s", what, exc)
 
@@ -144,44 +141,42 @@ def _lease(ctx: Context, what: str, renew: Callable[[int], bool]) -> Iterator[No
 def stitch_chapter(chapter_id: int) -> dict[str, Any]:
     """Stitch one chapter whose segments are all final."""
     ctx = context()
-    if not pipeline.claim_stitch(
-        ctx.factory, chapter_id, pipeline.clock_ms(), ctx.settings.lease_ms
-    ):
-        return asdict(pipeline.FollowUp("skipped"))  # stitched, reset, or held by a live worker
-    renew = functools.partial(pipeline.renew_stitch_lease, ctx.factory, chapter_id)
+    if not stitching.claim_stitch(ctx.factory, chapter_id, clock.clock_ms(), ctx.settings.lease_ms):
+        return claims.FollowUp("skipped").to_dict()  # stitched, reset, or held by a live worker
+    renew = functools.partial(stitching.renew_stitch_lease, ctx.factory, chapter_id)
     try:
         with _lease(ctx, f"chapter {chapter_id}", renew):
-            follow = pipeline.stitch_chapter(ctx.factory, ctx.storage, chapter_id)
+            follow = stitching.stitch_chapter(ctx.factory, ctx.storage, chapter_id)
     except NarrateError as exc:
-        follow = pipeline.fail_chapter(ctx.factory, chapter_id, str(exc))
+        follow = stitching.fail_chapter(ctx.factory, chapter_id, str(exc))
     except Exception as exc:
         log.exception("chapter %s: unexpected error while stitching", chapter_id)
-        follow = pipeline.fail_chapter(
+        follow = stitching.fail_chapter(
             ctx.factory, chapter_id, f"internal error ({type(exc).__name__}: {exc})"
         )
     if follow.settled:
         log.info("chapter %s: its job is now %s", chapter_id, follow.settled)
-    return asdict(follow)
+    return follow.to_dict()
 
 
 @app.task(name="narrate.feed", ignore_result=True)  # type: ignore[untyped-decorator]
 def feed() -> int:
     """Release due segments from the database backlog to the broker (beat, every ~2 s)."""
-    return housekeeping.feed_now(context(), pipeline.clock_ms())
+    return housekeeping.feed_now(context(), clock.clock_ms())
 
 
 @app.task(name="narrate.reap", ignore_result=True)  # type: ignore[untyped-decorator]
 def reap() -> dict[str, int]:
     """Re-send lost or abandoned work and settle finished jobs (beat, every ~15 s)."""
     ctx = context()
-    repairs = housekeeping.reap_now(ctx, pipeline.clock_ms())
-    fed = housekeeping.feed_now(ctx, pipeline.clock_ms())
+    repairs = housekeeping.reap_now(ctx, clock.clock_ms())
+    fed = housekeeping.feed_now(ctx, clock.clock_ms())
     return {"segments": len(repairs.segments), "stitches": len(repairs.stitches), "fed": fed}
 
 
-def _follow_up(ctx: Context, follow: pipeline.FollowUp, priority: Priority) -> None:
+def _follow_up(ctx: Context, follow: claims.FollowUp, priority: Priority) -> None:
     """Distributed mode: send the stitches this step claimed, then release more segments."""
     if not ctx.distributed:
         return  # the embedded executor does its own fan-in from the returned follow-up
-    dispatch.send_stitches((chapter_id, priority) for chapter_id in follow.stitch)
-    housekeeping.feed_now(ctx, pipeline.clock_ms())
+    dispatch.send_stitches(Work(chapter_id, priority) for chapter_id in follow.stitch)
+    housekeeping.feed_now(ctx, clock.clock_ms())

@@ -12,6 +12,7 @@ import signal
 import sys
 import traceback
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -158,7 +159,7 @@ def render(out_dir: Path, quiet: bool, as_json: bool, **options: Any) -> None:
                     "warnings": list(report.warnings),
                     "billed_chars": report.billed_chars,
                     "manifest": report.manifest,
-                    "failures": report.failures,
+                    "failures": [asdict(f) for f in report.failures],
                 },
                 ensure_ascii=False,
                 indent=2,
@@ -167,10 +168,7 @@ def render(out_dir: Path, quiet: bool, as_json: bool, **options: Any) -> None:
     if report.status != "done":
         click.echo(f"narrate: job {report.job_id} failed; nothing was written to --out", err=True)
         for failure in report.failures:
-            where = f"chapter {failure['chapter']} ({failure['title']})"
-            if failure["segment"] is not None:
-                where += f", segment {failure['segment']}"
-            click.echo(f"  {where}: {failure['error']}", err=True)
+            click.echo(f"  {failure.where}: {failure.error}", err=True)
         sys.exit(1)
     if not quiet:
         if report.segments_synthesized == 0:
@@ -208,7 +206,7 @@ def plan(
     as_json: bool,
 ) -> None:
     """Show how INPUT would be cut into chapters and segments, without synthesizing."""
-    from jobs.pipeline import plan_document
+    from jobs.planning import plan_document
     from jobs.render import RenderRequest, policy_for, read_document
     from renderer.engines import get_engine
 

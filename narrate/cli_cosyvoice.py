@@ -158,7 +158,7 @@ def estimate_document(
     model and options are checked, and the voice only when given (pricing needs no voice
     and no key).
     """
-    from jobs.pipeline import plan_document
+    from jobs.planning import plan_document
     from jobs.render import RenderRequest, policy_for, read_document
     from renderer.cosyvoice.engine import CosyVoiceEngine
     from renderer.cosyvoice.options import check_model, check_voice_for_model, parse_options

@@ -43,7 +43,7 @@ def _factory() -> Any:
 
 
 def _now_ms() -> int:
-    from jobs.pipeline import clock_ms
+    from jobs.clock import clock_ms
 
     return clock_ms()
 
@@ -173,6 +173,8 @@ def status(job_id: str, as_json: bool) -> None:
 
 
 def _status_text(view: dict[str, Any]) -> str:
+    from jobs.settling import Failure
+
     seg = view["segments"]
     lines = [
         f"job {view['job']}: {view['status']} ({view['priority']}) {view['title'] or ''}".rstrip(),
@@ -191,10 +193,7 @@ def _status_text(view: dict[str, Any]) -> str:
             f"{chapter['segments_done']}/{chapter['segments_total']}{gaps}"
         )
     for failure in view["failures"]:
-        where = f"chapter {failure['chapter']} ({failure['title']})"
-        if failure["segment"] is not None:
-            where += f", segment {failure['segment']}"
-        lines.append(f"  failed: {where}: {failure['error']}")
+        lines.append(f"  failed: {Failure(**failure).where}: {failure['error']}")
     for item in view["retrying"]:
         lines.append(
             f"  retrying: chapter {item['chapter']}, segment {item['segment']} "

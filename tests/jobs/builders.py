@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from jobs.pipeline import Factory, PlannedChapter, Voicing, create_job
+from jobs.creation import create_job
+from jobs.db import Factory
+from jobs.planning import PlannedChapter, Voicing
 from jobs.storage import Storage
 from renderer.stitch import AudioFormat
 from ssml.document import Document

@@ -21,9 +21,8 @@ from typing import Any
 
 import pytest
 
-from jobs.db import make_engine, session_factory
+from jobs.db import Factory, make_engine, session_factory
 from jobs.models import Base
-from jobs.pipeline import Factory
 from jobs.storage import Storage
 from tests.conftest import need
 

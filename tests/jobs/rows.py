@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from jobs.db import transaction
+from jobs.db import Factory, transaction
 from jobs.models import Chapter, Job, Segment
-from jobs.pipeline import Factory
 
 
 def segment_ids(factory: Factory, job_id: str) -> list[int]:

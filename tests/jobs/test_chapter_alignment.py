@@ -18,11 +18,14 @@ import pytest
 from pocketsphinx import Decoder
 from sqlalchemy import select
 
+from jobs.creation import create_job
 from jobs.db import make_engine, session_factory, transaction, upgrade
 from jobs.export import chapter_words
 from jobs.models import Chapter, Segment
-from jobs.pipeline import Voicing, create_job, plan_document, stitch_chapter, synthesize_segment
+from jobs.planning import Voicing, plan_document
+from jobs.stitching import stitch_chapter
 from jobs.storage import Storage
+from jobs.synthesis import synthesize_segment
 from renderer.audio import decode_pcm
 from renderer.engines import get_engine
 from renderer.stitch import AudioFormat

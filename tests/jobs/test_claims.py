@@ -1,4 +1,4 @@
-"""Segment claims, leases and the exactly-once fan-in (jobs.pipeline), and the segment task's
+"""Segment claims, leases and the exactly-once fan-in (jobs.claims), and the segment task's
 error mapping (jobs.tasks): SQLite and PostgreSQL, with explicit clocks."""
 
 from __future__ import annotations
@@ -16,25 +16,24 @@ from sqlalchemy import select, update
 
 from jobs import context as worker_context
 from jobs import tasks
-from jobs.context import Context
-from jobs.db import transaction
-from jobs.models import Segment, Word
-from jobs.pipeline import (
+from jobs.claims import (
     Claim,
-    Factory,
     FollowUp,
     claim_ready_chapters,
     claim_segment,
-    clock_ms,
     complete_segment,
     defer_segment,
     fail_segment,
     renew_lease,
-    stitch_chapter,
-    synthesize_segment,
 )
+from jobs.clock import clock_ms
+from jobs.context import Context
+from jobs.db import Factory, transaction
+from jobs.models import Segment, Word
 from jobs.priority import Priority
+from jobs.stitching import stitch_chapter
 from jobs.storage import Storage
+from jobs.synthesis import synthesize_segment
 from narrate.errors import JobNotFoundError
 from narrate.settings import Settings
 from renderer.audio import decoded_duration_ms

@@ -9,22 +9,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from jobs.claims import FollowUp, claim_segment, complete_segment, defer_segment, fail_segment
 from jobs.control import cancel_job, job_status, list_jobs, retry_job
-from jobs.db import transaction
+from jobs.db import Factory, transaction
 from jobs.feeder import feed
 from jobs.models import Chapter
-from jobs.pipeline import (
-    Factory,
-    FollowUp,
-    claim_segment,
-    complete_segment,
-    defer_segment,
-    fail_segment,
-    stitch_chapter,
-    synthesize_segment,
-)
-from jobs.priority import Priority
+from jobs.priority import Priority, Work
+from jobs.stitching import stitch_chapter
 from jobs.storage import Storage
+from jobs.synthesis import synthesize_segment
 from narrate.errors import JobNotFoundError, UsageError
 from renderer.engines import get_engine
 from tests.jobs.builders import planned_chapter, store_job
@@ -175,7 +168,7 @@ def test_cancel_drops_waiting_segments_and_lets_running_ones_finish(
     job_id = make_job(factory, storage, tmp_path, [["Run.", "Queue.", "Wait."], ["Later."]])
     running, queued, waiting, later = segment_ids(factory, job_id)
     assert claim_segment(factory, running, 1_000, LEASE_MS) is not None
-    assert feed(factory, 1_000, max_inflight=2, job_inflight=10) == [(queued, Priority.NORMAL)]
+    assert feed(factory, 1_000, max_inflight=2, job_inflight=10) == [Work(queued, Priority.NORMAL)]
 
     assert cancel_job(factory, job_id, 9_000) == 3
     statuses = [segment(factory, s).status for s in (running, queued, waiting, later)]
@@ -243,7 +236,7 @@ def test_retry_sends_failed_segments_back_and_keeps_done_ones(
 
     # the retried segments flow again: each completion claims its chapter's stitch
     released = feed(factory, 3_000, max_inflight=10, job_inflight=10)
-    assert released == [(broken, Priority.NORMAL), (also, Priority.NORMAL)]
+    assert released == [Work(broken, Priority.NORMAL), Work(also, Priority.NORMAL)]
     first_chapter, second_chapter = (c.id for c in chapters_of(factory, job_id))
     follow = complete_segment(factory, broken, 4_000, reused=False, billed_chars=None)
     assert follow.stitch == (first_chapter,)

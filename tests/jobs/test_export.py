@@ -8,11 +8,10 @@ from pathlib import Path
 import srt
 import webvtt
 
-from jobs.db import transaction
+from jobs.db import Factory, transaction
 from jobs.export import iter_chapter_words, write_captions
 from jobs.local import run_job
 from jobs.models import Chapter, Word
-from jobs.pipeline import Factory
 from jobs.storage import Storage
 from narrate.settings import Settings
 from renderer.captions import build_cues, rules_for, to_srt, to_vtt

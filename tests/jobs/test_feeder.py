@@ -13,17 +13,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
+from jobs.claims import claim_segment, complete_segment, defer_segment
 from jobs.control import cancel_job
-from jobs.db import transaction
+from jobs.db import Factory, transaction
 from jobs.feeder import Backlog, allocate, feed
 from jobs.models import Job, Segment
-from jobs.pipeline import (
-    Factory,
-    claim_segment,
-    complete_segment,
-    defer_segment,
-)
-from jobs.priority import Priority
+from jobs.priority import Priority, Work
 from jobs.storage import Storage
 from tests.jobs.builders import planned_chapter, store_job
 from tests.jobs.rows import segment_ids
@@ -142,15 +137,15 @@ def inflight(factory: Factory) -> int:
     return int(count or 0)
 
 
-def per_job(factory: Factory, released: Sequence[tuple[int, Priority]]) -> Counter[str]:
+def per_job(factory: Factory, released: Sequence[Work]) -> Counter[str]:
     with transaction(factory) as session:
         owner = {sid: jid for sid, jid in session.execute(select(Segment.id, Segment.job_id))}
-    return Counter(owner[segment_id] for segment_id, _p in released)
+    return Counter(owner[work.item_id] for work in released)
 
 
 def feed_now(
     factory: Factory, now_ms: int, max_inflight: int, job_inflight: int = 100
-) -> list[tuple[int, Priority]]:
+) -> list[Work]:
     return feed(factory, now_ms, max_inflight=max_inflight, job_inflight=job_inflight)
 
 
@@ -159,10 +154,10 @@ def test_feed_queues_segments_in_reading_order_and_says_their_priority(
 ) -> None:
     job_id = make_job(factory, storage, tmp_path, [2, 2])
     ids = segment_ids(factory, job_id)
-    assert feed_now(factory, 5_000, max_inflight=3) == [(i, NORMAL) for i in ids[:3]]
+    assert feed_now(factory, 5_000, max_inflight=3) == [Work(i, NORMAL) for i in ids[:3]]
     assert segments(factory, ids) == [("queued", 5_000)] * 3 + [("pending", None)]
     assert feed_now(factory, 6_000, max_inflight=3) == []  # the budget is used up
-    assert feed_now(factory, 7_000, max_inflight=10) == [(ids[3], NORMAL)]
+    assert feed_now(factory, 7_000, max_inflight=10) == [Work(ids[3], NORMAL)]
     assert segments(factory, ids)[3] == ("queued", 7_000)
     assert segments(factory, ids)[0] == ("queued", 5_000)  # not sent twice
     assert feed_now(factory, 8_000, max_inflight=10) == []
@@ -202,13 +197,13 @@ def test_feed_releases_an_urgent_job_before_an_older_bulk_job(
     urgent = make_job(factory, storage, tmp_path, [2], URGENT)
     released = feed_now(factory, 1_000, max_inflight=3)
     assert released == [
-        *[(i, URGENT) for i in segment_ids(factory, urgent)],
-        (segment_ids(factory, normal)[0], NORMAL),
+        *[Work(i, URGENT) for i in segment_ids(factory, urgent)],
+        Work(segment_ids(factory, normal)[0], NORMAL),
     ]
     released = feed_now(factory, 2_000, max_inflight=6)
     assert released == [
-        (segment_ids(factory, normal)[1], NORMAL),
-        *[(i, BULK) for i in segment_ids(factory, bulk)[:2]],
+        Work(segment_ids(factory, normal)[1], NORMAL),
+        *[Work(i, BULK) for i in segment_ids(factory, bulk)[:2]],
     ]
 
 
@@ -232,10 +227,10 @@ def test_feed_never_releases_a_segment_before_its_not_before_time(
     claim = claim_segment(factory, waiting, 1_000, 60_000)
     assert claim is not None
     defer_segment(factory, claim, "timeout", 10_000)
-    assert feed_now(factory, 2_000, max_inflight=10) == [(other, NORMAL)]
+    assert feed_now(factory, 2_000, max_inflight=10) == [Work(other, NORMAL)]
     assert feed_now(factory, 9_999, max_inflight=10) == []
     assert segments(factory, [waiting]) == [("pending", None)]
-    assert feed_now(factory, 10_000, max_inflight=10) == [(waiting, NORMAL)]
+    assert feed_now(factory, 10_000, max_inflight=10) == [Work(waiting, NORMAL)]
     assert segments(factory, [waiting]) == [("queued", 10_000)]
 
 
@@ -250,7 +245,9 @@ def test_feed_skips_jobs_that_are_final_or_cancelled(
             session.execute(update(Job).where(Job.id == job_id).values(status=status))
     assert feed_now(factory, 1_000, max_inflight=10) == []
     live = make_job(factory, storage, tmp_path, [1])
-    assert feed_now(factory, 1_000, max_inflight=10) == [(segment_ids(factory, live)[0], NORMAL)]
+    assert feed_now(factory, 1_000, max_inflight=10) == [
+        Work(segment_ids(factory, live)[0], NORMAL)
+    ]
     for job_id in finals.values():
         assert segments(factory, segment_ids(factory, job_id)) == [("pending", None)] * 2
     assert segments(factory, segment_ids(factory, cancelled)) == [("cancelled", None)] * 2
@@ -263,15 +260,13 @@ def test_concurrent_feeds_release_each_segment_once_and_respect_max_inflight(
     for round_ in range(15):
         barrier = threading.Barrier(4)
 
-        def one_feed(
-            now: int = 1_000 + round_, start: threading.Barrier = barrier
-        ) -> list[tuple[int, Priority]]:
+        def one_feed(now: int = 1_000 + round_, start: threading.Barrier = barrier) -> list[Work]:
             start.wait()
             return feed_now(factory, now, max_inflight=4)
 
         with ThreadPoolExecutor(4) as pool:
             results = [f.result() for f in [pool.submit(one_feed) for _ in range(4)]]
-        released = [segment_id for result in results for segment_id, _p in result]
+        released = [work.item_id for result in results for work in result]
         assert len(released) == len(set(released)), f"round {round_}: a segment sent twice"
         assert inflight(factory) <= 4, f"round {round_}: {inflight(factory)} in flight"
         with transaction(factory) as session:  # the workers finish them
@@ -307,7 +302,7 @@ def test_feed_leaves_the_jobs_of_embedded_renders_alone(
     assert claim_segment(factory, local[0], 1_000, 60_000) is not None  # its own process
     submitted = make_job(factory, storage, tmp_path, [2])
     released = feed(factory, 2_000, max_inflight=2, job_inflight=10)
-    assert [sid for sid, _p in released] == segment_ids(factory, submitted)
+    assert [work.item_id for work in released] == segment_ids(factory, submitted)
     with transaction(factory) as session:
         statuses = [session.get_one(Segment, sid).status for sid in local]
     assert statuses == ["running", "pending", "pending"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from jobs.context import Context
+from jobs.db import Factory
 from jobs.heartbeats import (
     HOUSEKEEPER,
     STALE_AFTER_MS,
@@ -22,7 +23,6 @@ from jobs.heartbeats import (
 )
 from jobs.housekeeping import Housekeeper
 from jobs.models import SegmentStatus
-from jobs.pipeline import Factory
 from jobs.storage import Storage
 from narrate.settings import Settings
 from renderer.engine import RequestGate

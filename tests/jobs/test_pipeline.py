@@ -9,20 +9,16 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select
 
-from jobs.db import make_engine, session_factory, transaction, upgrade
+from jobs.claims import claim_ready_chapters
+from jobs.creation import create_job
+from jobs.db import Factory, make_engine, session_factory, transaction, upgrade
 from jobs.export import captions_json
 from jobs.models import Base, Chapter, Job, Segment
-from jobs.pipeline import (
-    Factory,
-    Voicing,
-    claim_ready_chapters,
-    create_job,
-    finish_job,
-    plan_document,
-    stitch_chapter,
-    synthesize_segment,
-)
+from jobs.planning import Voicing, plan_document
+from jobs.settling import finish_job
+from jobs.stitching import stitch_chapter
 from jobs.storage import Storage
+from jobs.synthesis import synthesize_segment
 from narrate.errors import VoiceNotFoundError
 from renderer.audio import decoded_duration_ms
 from renderer.engines import get_engine

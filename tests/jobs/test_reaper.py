@@ -8,21 +8,15 @@ from pathlib import Path
 
 from sqlalchemy import update
 
+from jobs.claims import claim_segment, complete_segment
 from jobs.control import cancel_job
-from jobs.db import transaction
+from jobs.db import Factory, transaction
 from jobs.feeder import feed
 from jobs.models import Chapter, Job
-from jobs.pipeline import (
-    Factory,
-    PlannedChapter,
-    claim_segment,
-    claim_stitch,
-    complete_segment,
-    renew_stitch_lease,
-    segment_hash,
-)
-from jobs.priority import Priority
+from jobs.planning import PlannedChapter, segment_hash
+from jobs.priority import Priority, Work
 from jobs.reaper import Repairs, reap
+from jobs.stitching import claim_stitch, renew_stitch_lease
 from jobs.storage import Storage
 from ssml.segment import Segment as PlannedSegment
 from tests.jobs.builders import STUB, store_job
@@ -73,7 +67,7 @@ def test_a_running_segment_whose_lease_lapsed_is_queued_and_sent_again(
     assert claim_segment(factory, dead, 1_000, 500) is not None  # its worker dies
     assert claim_segment(factory, alive, 1_800, 500) is not None  # lease until 2_300
     repairs = reap_at(factory, 2_000)
-    assert repairs == Repairs(segments=[(dead, Priority.URGENT)])
+    assert repairs == Repairs(segments=[Work(dead, Priority.URGENT)])
     requeued = segment(factory, dead)
     assert (requeued.status, requeued.queued_at_ms, requeued.attempts) == ("queued", 2_000, 1)
     assert segment(factory, alive).status == "running"
@@ -94,7 +88,7 @@ def test_a_segment_queued_too_long_is_sent_again_and_young_ones_are_left(
     assert len(feed(factory, 8_000, max_inflight=10, job_inflight=10)) == 1
     assert reap_at(factory, 11_000).segments == []  # queued at 1_000: exactly 10 s, not more
     repairs = reap_at(factory, 12_000)
-    assert sorted(repairs.segments) == [(old_a, Priority.NORMAL), (old_b, Priority.NORMAL)]
+    assert sorted(repairs.segments) == [Work(old_a, Priority.NORMAL), Work(old_b, Priority.NORMAL)]
     assert [segment(factory, s).queued_at_ms for s in (old_a, old_b, young)] == [
         12_000,
         12_000,
@@ -102,7 +96,7 @@ def test_a_segment_queued_too_long_is_sent_again_and_young_ones_are_left(
     ]
     assert all(segment(factory, s).status == "queued" for s in (old_a, old_b, young))
     assert reap_at(factory, 12_500).segments == []  # the new queued time counts from now
-    assert reap_at(factory, 18_001).segments == [(young, Priority.NORMAL)]
+    assert reap_at(factory, 18_001).segments == [Work(young, Priority.NORMAL)]
 
 
 def test_a_stitch_message_never_taken_is_sent_again(
@@ -115,12 +109,12 @@ def test_a_stitch_message_never_taken_is_sent_again(
     complete_segment(factory, second, 5_000, reused=False, billed_chars=None)
     assert reap_at(factory, 11_000) == Repairs()  # claimed exactly 10 s ago: not yet
     repairs = reap_at(factory, 11_001)
-    assert repairs.stitches == [(first_chapter, Priority.BULK)]
+    assert repairs.stitches == [Work(first_chapter, Priority.BULK)]
     assert chapter(factory, first_chapter).stitch_enqueued_at_ms == 11_001
     assert chapter(factory, second_chapter).stitch_enqueued_at_ms == 5_000
     assert chapter(factory, first_chapter).status == "stitching"
     assert reap_at(factory, 12_000).stitches == []
-    assert reap_at(factory, 15_001).stitches == [(second_chapter, Priority.BULK)]
+    assert reap_at(factory, 15_001).stitches == [Work(second_chapter, Priority.BULK)]
 
 
 def test_a_stitch_whose_worker_died_is_sent_again_and_a_live_one_is_not(
@@ -136,7 +130,7 @@ def test_a_stitch_whose_worker_died_is_sent_again_and_a_live_one_is_not(
     assert not claim_stitch(factory, alive, 2_500, 3_000)  # a duplicate message: held
     assert renew_stitch_lease(factory, alive, 60_000)  # this worker's heartbeat goes on
     assert reap_at(factory, 4_000).stitches == []
-    assert reap_at(factory, 5_001).stitches == [(dead, Priority.NORMAL)]
+    assert reap_at(factory, 5_001).stitches == [Work(dead, Priority.NORMAL)]
     assert claim_stitch(factory, dead, 5_100, 3_000)  # another worker takes it over
 
 
@@ -148,7 +142,7 @@ def test_a_chapter_complete_at_creation_gets_its_stitch_claimed_once(
             storage.save_segment(segment_hash(STUB, seg.text, seg.ssml), bytes(400), 22050, [])
     job_id = make_job(factory, storage, tmp_path, [2], tag="reused")
     (chapter_id,) = chapter_ids(factory, job_id)
-    assert reap_at(factory, 1_000).stitches == [(chapter_id, Priority.NORMAL)]
+    assert reap_at(factory, 1_000).stitches == [Work(chapter_id, Priority.NORMAL)]
     claimed = chapter(factory, chapter_id)
     assert (claimed.status, claimed.stitch_enqueued_at_ms) == ("stitching", 1_000)
     assert reap_at(factory, 2_000).stitches == []

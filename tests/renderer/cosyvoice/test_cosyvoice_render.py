@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from jobs.pipeline import plan_document
+from jobs.planning import plan_document
 from jobs.render import RenderRequest, policy_for, read_document
 from renderer.audio import decoded_duration_ms
 from renderer.cosyvoice.billing import is_han

@@ -53,6 +53,9 @@ POSTGRES = os.environ.get(
 REDIS = os.environ.get("NARRATE_TEST_REDIS_URL", "redis://127.0.0.1:6379") + "/4"
 PROVIDER_LIMIT = 3
 
+sys.path.insert(0, str(REPO))
+from bench.processes import stop  # noqa: E402
+
 
 def loadavg() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -64,21 +67,6 @@ def spawn(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]
             [*NARRATE, *args], env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
-
-
-def stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    """SIGTERM every process group, SIGKILL what is left after 10 s."""
-    for process in processes:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    for process in processes:
-        try:
-            process.wait(max(deadline - time.monotonic(), 0.1))
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
 
 
 def stats(http_base: str) -> dict[str, Any]:
@@ -96,7 +84,7 @@ def start_simulator(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[by
         if process.poll() is not None:
             break
         time.sleep(0.05)
-    stop([process])
+    stop([process], grace_s=10)
     raise SystemExit("the simulator did not start:\n" + log.read_text(errors="replace"))
 
 
@@ -223,7 +211,7 @@ def one_run(args: argparse.Namespace, tmp: Path) -> Result:
                 load_after,
             )
     finally:
-        stop(processes)
+        stop(processes, grace_s=10)
         broker.flushdb()
 
 

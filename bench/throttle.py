@@ -63,6 +63,7 @@ from celery import Celery
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.processes import stop  # noqa: E402
 from jobs.keys import throttle_pattern  # noqa: E402
 from jobs.priority import Priority, using_priority  # noqa: E402
 from jobs.throttle import RateLimit  # noqa: E402
@@ -336,27 +337,12 @@ class Run:
                 time.sleep(0.1)
             yield
         finally:
-            stop(processes)
+            stop(processes, grace_s=5)  # a solo worker finishes its one task
             clean_redis(self.client, self.run_id)
 
 
 def tails(logs: list[Path]) -> str:
     return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-1500:]}" for log in logs)
-
-
-def stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    """SIGTERM (a solo worker finishes its one task), SIGKILL after 5 s."""
-    for process in processes:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 5
-    for process in processes:
-        try:
-            process.wait(max(deadline - time.monotonic(), 0.1))
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
 
 
 def clean_redis(client: redis.Redis, run_id: str = "*") -> None:

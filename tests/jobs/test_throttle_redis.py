@@ -747,6 +747,24 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
         time.sleep(0.01)
 
 
+def requests_in_threads(throttle: RedisThrottle, account: str, count: int) -> list[int]:
+    """``count`` threads each take a permit and settle it at once: the grants' server ms."""
+    stamps: list[int] = []
+
+    def request() -> None:
+        granted = throttle.grant(account)
+        assert granted is not None
+        stamps.append(granted.now_ms)
+        throttle.settle(account, granted.ticket)
+
+    workers = [threading.Thread(target=request) for _ in range(count)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(10)
+    return stamps
+
+
 def end_pause(client: redis.Redis, account: str) -> None:
     """What the passing of time does to a pause, at once."""
     client.delete(throttle_keys(account).blocked_until)
@@ -786,20 +804,8 @@ def test_a_pause_holds_everyone_is_never_shortened_and_is_capped(
     throttle.pause(account, 0.1)
     assert int(client.get(keys.blocked_until) or 0) == blocked_until_ms
     assert 0 < client.pttl(keys.blocked_until) <= 600
-    stamps: list[int] = []
-
-    def request() -> None:
-        granted = throttle.grant(account)
-        assert granted is not None
-        stamps.append(granted.now_ms)
-        throttle.settle(account, granted.ticket)
-
-    workers = [threading.Thread(target=request) for _ in range(3)]
     started = time.monotonic()
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(10)
+    stamps = requests_in_threads(throttle, account, 3)
     assert len(stamps) == 3
     assert all(stamp >= blocked_until_ms for stamp in stamps)
     assert time.monotonic() - started < 0.6 + 1.5
@@ -884,19 +890,7 @@ def test_keys_lost_after_requests_let_no_burst_through(client: redis.Redis, acco
     client.delete(*throttle_keys(account))  # the restart: every key is gone
     seconds, micros = client.time()
     restart_ms = seconds * 1000 + micros // 1000
-    after: list[int] = []
-
-    def request() -> None:
-        granted = throttle.grant(account)
-        assert granted is not None
-        after.append(granted.now_ms)
-        throttle.settle(account, granted.ticket)
-
-    workers = [threading.Thread(target=request) for _ in range(6)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(10)
+    after = requests_in_threads(throttle, account, 6)
     assert len(after) == 6
     assert max(before) <= restart_ms  # the full log was lost
     assert min(after) >= restart_ms + span_ms

@@ -341,9 +341,6 @@ def test_cosyvoice_workers_share_one_rate_limit(cluster: Cluster, tmp_path: Path
             NARRATE_COSYVOICE_URL=simulator.url,
             DASHSCOPE_API_KEY="distributed-key",
             NARRATE_COSYVOICE_SEGMENT_CHARS="200",
-            # the simulator shares this test's CPU with six worker processes: its arrival
-            # stamps jitter more than a provider's would (bench/throttle.py measures 100 ms)
-            NARRATE_THROTTLE_MARGIN_MS="200",
         )
         source = book(tmp_path, chapters=2, sentences=12)
         cluster.start_worker("w1", 3)

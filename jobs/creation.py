@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from jobs.models import (
 from jobs.planning import PlannedChapter, Voicing, segment_hash
 from jobs.priority import Priority
 from jobs.storage import Storage
+from renderer.profiles import Profile, profile
 from renderer.stitch import AudioFormat
 from ssml.document import Document
 from ssml.slug import slugify
@@ -47,6 +48,8 @@ def create_job(
     priority: Priority = Priority.NORMAL,
     allow_partial: bool = False,
     distributed: bool = False,
+    master: str | None = None,
+    book: Mapping[str, object] | None = None,
 ) -> JobSummary:
     """Store a new job; segments whose audio already exists are done at once (reused)."""
     job_id = uuid.uuid4().hex
@@ -70,7 +73,9 @@ def create_job(
                 "format": audio.container,
                 "sample_rate_hz": audio.sample_rate_hz,
                 "bitrate_kbps": audio.bitrate_kbps,
+                "master": master,
             },
+            book=dict(book) if book is not None else None,
             priority=int(priority),
             allow_partial=allow_partial,
             distributed=distributed,
@@ -127,6 +132,12 @@ def voicing_of(job: Job) -> Voicing:
             for k, v in options.get("engine_options", [])  # type: ignore[attr-defined]
         ),
     )
+
+
+def profile_of(job: Job) -> Profile | None:
+    """The delivery profile the job's chapters are mastered to (None: not mastered)."""
+    name = job.options.get("master")
+    return profile(str(name)) if name else None
 
 
 def audio_format_of(job: Job) -> AudioFormat:

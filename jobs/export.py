@@ -6,20 +6,42 @@ a folder with a manifest holds a complete result; one without it does not.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
+from jobs.book import StoredBook, stored_book
+from jobs.creation import profile_of
 from jobs.db import Factory, transaction
+from jobs.manifest import (
+    BookChapterEntry,
+    BookEntry,
+    Captions,
+    ChapterEntry,
+    FileEntry,
+    Manifest,
+    MasterChapter,
+    MasterEntry,
+)
 from jobs.models import JOB_FINAL, Chapter, Job, JobStatus, SegmentStatus, Word
 from jobs.storage import Storage
 from narrate.errors import JobFailedError, JobNotFoundError, UsageError
 from narrate.files import atomic_path, copy_atomic, write_text_atomic
 from renderer.captions import VTT_HEADER, iter_cues, rules_for, srt_cue, to_srt, to_vtt, vtt_cue
+from renderer.check import check
+from renderer.m4b import BookChapter, Mark, assemble
+from renderer.measure import measure_file
+from renderer.profiles import Profile
+from renderer.report import ChapterReport, report_page
+from renderer.stitch import AudioFormat
+from renderer.tags import write_tags
 from renderer.timing import TimedWord
+from ssml.slug import slugify
 
 MANIFEST = "manifest.json"
 
@@ -119,10 +141,23 @@ def chapter_captions(factory: Factory, chapter: Chapter, fmt: str) -> str:
     return to_vtt(cues) if fmt == "vtt" else to_srt(cues)
 
 
-def write_captions(factory: Factory, chapter: Chapter, vtt_path: Path, srt_path: Path) -> int:
+def write_captions(
+    factory: Factory,
+    chapter: Chapter,
+    vtt_path: Path,
+    srt_path: Path,
+    window: tuple[int, int] | None = None,
+) -> int:
     """Write a chapter's WebVTT and SubRip files (atomically), streaming its word track
-    from the database a cue at a time; returns the number of words."""
-    counted = _Counted(iter_chapter_words(factory, chapter.id))
+    from the database a cue at a time; returns the number of words.
+
+    ``window`` (start, end ms on the chapter timeline): only the words spoken in it, with
+    times relative to its start (one file of a chapter split into several).
+    """
+    words: Iterator[TimedWord] = iter_chapter_words(factory, chapter.id)
+    if window is not None:
+        words = _within(words, *window)
+    counted = _Counted(words)
     cues = iter_cues(chapter.text, counted, rules_for(chapter.text))
     with (
         atomic_path(vtt_path) as vtt_tmp,
@@ -135,6 +170,29 @@ def write_captions(factory: Factory, chapter: Chapter, vtt_path: Path, srt_path:
             vtt.write(vtt_cue(cue))
             srt.write(srt_cue(number, cue))
     return counted.count
+
+
+def _within(words: Iterator[TimedWord], start_ms: int, end_ms: int) -> Iterator[TimedWord]:
+    for word in words:
+        if start_ms <= word.start_ms < end_ms:
+            yield replace(word, start_ms=word.start_ms - start_ms, end_ms=word.end_ms - start_ms)
+
+
+def write_book_captions(
+    factory: Factory, chapters: Sequence[tuple[Chapter, int]], vtt_path: Path
+) -> None:
+    """One WebVTT for a whole book: each chapter's cues moved to where the chapter starts
+    on the book's timeline (``(chapter, start ms)`` in order), a cue at a time."""
+    with atomic_path(vtt_path) as tmp, tmp.open("w", encoding="utf-8", newline="") as vtt:
+        vtt.write(VTT_HEADER)
+        for chapter, start_ms in chapters:
+            words = iter_chapter_words(factory, chapter.id)
+            for cue in iter_cues(chapter.text, words, rules_for(chapter.text)):
+                vtt.write(
+                    vtt_cue(
+                        replace(cue, start_ms=cue.start_ms + start_ms, end_ms=cue.end_ms + start_ms)
+                    )
+                )
 
 
 class _Counted:
@@ -151,7 +209,8 @@ class _Counted:
 
 
 def export_job(factory: Factory, storage: Storage, job_id: str, out_dir: Path) -> dict[str, Any]:
-    """Write the job's chapter audio, captions and manifest into ``out_dir``."""
+    """Write the job's audio (per chapter, or one m4b), captions, tags, mastering report
+    and manifest into ``out_dir``; returns the manifest."""
     job = load_job(factory, job_id)
     if job.status not in JOB_FINAL:
         raise UsageError(
@@ -167,34 +226,198 @@ def export_job(factory: Factory, storage: Storage, job_id: str, out_dir: Path) -
     out_dir.mkdir(parents=True, exist_ok=True)
     # files are about to change: an old manifest must not vouch for a half-updated folder
     (out_dir / MANIFEST).unlink(missing_ok=True)
+    book = stored_book(job.book, storage, job.title or Path(job.input_path).stem)
+    one_file = job.options.get("format") == "m4b"
     width = max(2, *(len(str(c.index)) for c in job.chapters))
-    entries = []
-    for chapter in job.chapters:
-        assert chapter.audio_key is not None and chapter.duration_ms is not None
-        audio = storage.path(chapter.audio_key)
-        stem = f"{chapter.index:0{width}d}-{chapter.slug}"
-        audio_name = f"{stem}{audio.suffix}"
-        copy_atomic(audio, out_dir / audio_name)
-        words = write_captions(factory, chapter, out_dir / f"{stem}.vtt", out_dir / f"{stem}.srt")
-        entries.append(
-            {
-                "index": chapter.index,
-                "title": chapter.title,
-                "audio": audio_name,
-                "captions": {"vtt": f"{stem}.vtt", "srt": f"{stem}.srt"},
-                "duration_ms": chapter.duration_ms,
-                "words": words,
-                # a partial job: silence where a failed segment would have been
-                **({"gaps": chapter.gaps} if chapter.gaps else {}),
-            }
+    chapters = [
+        _export_chapter(
+            factory,
+            storage,
+            job,
+            chapter,
+            f"{chapter.index:0{width}d}-{chapter.slug}",
+            out_dir,
+            book,
+            None if one_file else number,
         )
-    manifest = {
-        "job": job.id,
-        "input": job.input_path,
-        "engine": job.engine,
-        "voice": job.voice,
-        "format": job.options.get("format"),
-        "chapters": entries,
-    }
-    write_text_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
-    return manifest
+        for number, chapter in enumerate(job.chapters, start=1)
+    ]
+    manifest = Manifest(
+        job=job.id,
+        input=job.input_path,
+        engine=job.engine,
+        voice=job.voice,
+        format=str(job.options.get("format")) if job.options.get("format") else None,
+        chapters=chapters,
+        title=book.title if job.book else None,
+        authors=list(book.authors) or None,
+        book=_export_book(factory, storage, job, out_dir, book) if one_file else None,
+    )
+    profile = profile_of(job)
+    if profile is not None:
+        manifest = replace(
+            manifest, master=_export_report(job, out_dir, profile, book, storage, manifest)
+        )
+    payload = manifest.to_json()
+    write_text_atomic(out_dir / MANIFEST, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+    return payload
+
+
+def _export_chapter(
+    factory: Factory,
+    storage: Storage,
+    job: Job,
+    chapter: Chapter,
+    stem: str,
+    out_dir: Path,
+    book: StoredBook,
+    track: int | None,
+) -> ChapterEntry:
+    """A chapter's files (unless the book is one m4b), tagged, and its captions."""
+    assert chapter.audio_key is not None and chapter.duration_ms is not None
+    stored = chapter.files or [
+        {"audio_key": chapter.audio_key, "start_ms": 0, "duration_ms": chapter.duration_ms}
+    ]
+    total = len(job.chapters)
+    files: list[FileEntry] = []
+    words = 0
+    for number, entry in enumerate(stored, start=1):
+        name = stem if len(stored) == 1 else f"{stem}-{number}"
+        start_ms, duration_ms = int(str(entry["start_ms"])), int(str(entry["duration_ms"]))
+        audio_name = None
+        if track is not None:
+            audio = storage.path(str(entry["audio_key"]))
+            audio_name = f"{name}{audio.suffix}"
+            copy_atomic(audio, out_dir / audio_name)
+            title = chapter.title if len(stored) == 1 else f"{chapter.title} ({number})"
+            write_tags(out_dir / audio_name, book.tags(title, track, total))
+        window = None if len(stored) == 1 else (start_ms, start_ms + duration_ms)
+        words += write_captions(
+            factory, chapter, out_dir / f"{name}.vtt", out_dir / f"{name}.srt", window
+        )
+        captions = Captions(f"{name}.vtt", f"{name}.srt")
+        files.append(FileEntry(audio_name or "", captions, start_ms, duration_ms))
+    return ChapterEntry(
+        index=chapter.index,
+        title=chapter.title,
+        audio=files[0].audio or None,
+        captions=files[0].captions,
+        duration_ms=chapter.duration_ms,
+        words=words,
+        gaps=chapter.gaps or None,
+        files=files if len(files) > 1 else None,
+    )
+
+
+def _export_book(
+    factory: Factory, storage: Storage, job: Job, out_dir: Path, book: StoredBook
+) -> BookEntry:
+    """The whole book as one m4b with chapter marks, tagged, and its book-level WebVTT."""
+    options = job.options
+    fmt = AudioFormat("m4b", None, options.get("bitrate_kbps"))  # type: ignore[arg-type]
+    sources = [
+        BookChapter(chapter.title, storage.path(str(chapter.audio_key))) for chapter in job.chapters
+    ]
+    key = hashlib.sha256(
+        json.dumps(
+            [[c.title, c.audio.name] for c in sources] + [fmt.bitrate_kbps, book.title]
+        ).encode()
+    ).hexdigest()
+    stored = storage.root / "books" / f"{key}.m4b"
+    marks_path = stored.with_suffix(".marks.json")
+    if stored.is_file() and marks_path.is_file():
+        marks = [Mark(**m) for m in json.loads(marks_path.read_text())]
+    else:
+        marks = assemble(
+            sources, stored, fmt, title=book.title, artist="; ".join(book.authors) or None
+        )
+        write_text_atomic(marks_path, json.dumps([asdict(m) for m in marks]))
+    slug = slugify(book.title, fallback="book")
+    audio_name = f"{slug}.m4b"
+    copy_atomic(stored, out_dir / audio_name)
+    write_tags(out_dir / audio_name, book.tags(book.title))
+    write_book_captions(
+        factory,
+        [(c, m.start_ms) for c, m in zip(job.chapters, marks, strict=True)],
+        out_dir / f"{slug}.vtt",
+    )
+    return BookEntry(
+        audio=audio_name,
+        duration_ms=marks[-1].end_ms if marks else 0,
+        captions=f"{slug}.vtt",
+        chapters=[
+            BookChapterEntry(c.index, c.title, m.start_ms)
+            for c, m in zip(job.chapters, marks, strict=True)
+        ],
+    )
+
+
+REPORT = "report.html"
+
+
+def _export_report(
+    job: Job,
+    out_dir: Path,
+    profile: Profile,
+    book: StoredBook,
+    storage: Storage,
+    manifest: Manifest,
+) -> MasterEntry:
+    """The mastering section of the manifest and ``report.html`` (with the loudness plots,
+    read from the reports kept beside the chapter files)."""
+    chapters: list[MasterChapter] = []
+    pages: list[ChapterReport] = []
+    for chapter in job.chapters:
+        master = chapter.master or {}
+        files = master.get("files") or []
+        assert isinstance(files, list)
+        full = [_full_report(storage, f) for f in files]
+        first = files[0] if files else {}
+        chapters.append(
+            MasterChapter(
+                index=chapter.index,
+                passed=bool(master.get("passed")),
+                measures=dict(first.get("measures") or {}),
+                files=[dict(f) for f in files] if len(files) > 1 else None,
+            )
+        )
+        pages.append(ChapterReport(chapter.index, chapter.title, full))
+    book_check = None
+    if manifest.book is not None:
+        report = check(measure_file(out_dir / manifest.book.audio), profile)
+        book_check = report.as_json()
+        pages.append(ChapterReport(0, f"The whole book ({manifest.book.audio})", [book_check]))
+    target = _target_window(profile)
+    write_text_atomic(
+        out_dir / REPORT, report_page(book.title, profile.name, profile.summary, target, pages)
+    )
+    passed = all(c.passed for c in chapters) and (book_check is None or bool(book_check["passed"]))
+    return MasterEntry(profile.name, passed, REPORT, chapters, book_check)
+
+
+def _full_report(storage: Storage, summary: Mapping[str, object]) -> Mapping[str, object]:
+    """A file's report with its curve (kept in storage beside the file), else as stored."""
+    key = summary.get("audio_key")
+    if key:
+        path = storage.path(str(key))
+        kept = path.with_name(path.name.split(".")[0] + ".master.json")
+        if kept.is_file():
+            loaded: dict[str, object] = json.loads(kept.read_text())
+            return loaded
+    return summary
+
+
+def _target_window(profile: Profile) -> tuple[float, float] | None:
+    """The loudness window to shade in the plots, for profiles that aim at loudness."""
+    rule = next((r for r in profile.rules if r.key == "loudness"), None)
+    if rule is None:
+        return None
+    target = profile.mastering.target_db(1)
+    low, high = rule.bounds(_MonoProbe())  # type: ignore[arg-type]
+    return (low if low is not None else target - 1, high if high is not None else target + 1)
+
+
+class _MonoProbe:
+    """Stands in for a mono file's measures where a rule's bounds depend on channels."""
+
+    channels = 1

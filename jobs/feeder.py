@@ -67,9 +67,7 @@ def allocate(budget: int, backlogs: Sequence[Backlog], job_cap: int) -> dict[str
     return shares
 
 
-def feed(
-    factory: Factory, now_ms: int, *, max_inflight: int, job_inflight: int
-) -> list[Work]:
+def feed(factory: Factory, now_ms: int, *, max_inflight: int, job_inflight: int) -> list[Work]:
     """Mark the next segments queued and return them, to send."""
     with transaction(factory) as session:
         if not _lock(session):

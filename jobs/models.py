@@ -92,6 +92,9 @@ class Job(Base):
     #: run by the workers (``narrate submit``); the embedded ``narrate render`` runs its own
     #: jobs, and the feeder and reaper leave those alone even in a shared database
     distributed: Mapped[bool] = mapped_column(default=False, server_default=false())
+    #: the book's metadata (title, authors, narrator, language, date, description, cover
+    #: key in storage): tags, credits and the m4b
+    book: Mapped[dict[str, object] | None] = mapped_column(JSON)
     #: epoch milliseconds (application clock) of the first claimed segment / the final status
     started_at_ms: Mapped[int | None] = mapped_column(BigInteger)
     finished_at_ms: Mapped[int | None] = mapped_column(BigInteger)
@@ -127,6 +130,11 @@ class Chapter(Base):
     stitch_lease_until_ms: Mapped[int | None] = mapped_column(BigInteger)
     #: silent gaps left for failed segments in a partial stitch: [{segment, start_ms, ...}]
     gaps: Mapped[list[dict[str, object]] | None] = mapped_column(JSON)
+    #: the mastering report (--master): profile, passed, measures and rules per file
+    master: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    #: a chapter longer than its profile allows in one file (ACX: 120 min), split at
+    #: paragraphs: [{audio_key, start_ms, duration_ms}] on the chapter timeline
+    files: Mapped[list[dict[str, object]] | None] = mapped_column(JSON)
 
     job: Mapped[Job] = relationship(back_populates="chapters")
     segments: Mapped[list[Segment]] = relationship(

@@ -54,7 +54,7 @@ def plan_document(document: Document, policy: SegmentPolicy) -> list[PlannedChap
     """Segment every chapter of ``document`` (pure)."""
     return [
         PlannedChapter(
-            chapter.number or position,
+            chapter.number if chapter.number is not None else position,
             chapter.title,
             chapter.text,
             tuple(segment_chapter(chapter, policy)),

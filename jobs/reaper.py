@@ -76,9 +76,7 @@ def _rest_cancelled(session: Session, now_ms: int) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def _resend_segments(
-    session: Session, now_ms: int, requeue_after_ms: int
-) -> list[Work]:
+def _resend_segments(session: Session, now_ms: int, requeue_after_ms: int) -> list[Work]:
     stale = _lapsed(now_ms) | (
         (Segment.status == SegmentStatus.QUEUED)
         & (Segment.queued_at_ms < now_ms - requeue_after_ms)
@@ -99,9 +97,7 @@ def _resend_segments(
     return [Work(sid, Priority(p)) for sid, p in rows]
 
 
-def _resend_stitches(
-    session: Session, now_ms: int, requeue_after_ms: int
-) -> list[Work]:
+def _resend_stitches(session: Session, now_ms: int, requeue_after_ms: int) -> list[Work]:
     stale = (Chapter.status == ChapterStatus.STITCHING) & (
         (Chapter.stitch_lease_until_ms < now_ms)  # its worker died
         | (

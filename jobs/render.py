@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from jobs import context as worker_context
+from jobs.book import BookInfo, BookOptions, add_credits, book_info, store_cover, voice_credit
 from jobs.creation import JobSummary, create_job
 from jobs.db import Factory, ensure_schema, transaction
 from jobs.export import export_job
@@ -25,10 +26,13 @@ from narrate.errors import UsageError
 from narrate.settings import Settings
 from renderer.engine import Engine, validate_prosody
 from renderer.engines import get_engine
+from renderer.master import check_request
+from renderer.profiles import profile
 from renderer.stitch import AudioFormat
 from ssml.annotate import annotate
 from ssml.document import Document
 from ssml.ingest import load, parse_chapter_range, select_chapters
+from ssml.ingest.text import prettify_stem
 from ssml.lexicon import load_lexicon
 from ssml.segment import SegmentPolicy
 
@@ -48,6 +52,9 @@ class RenderRequest:
     include_matter: bool = False
     lexicon: Path | None = None
     latex: str = "speak"  # or "passthrough" (Chinese text on CosyVoice)
+    #: the delivery profile chapters are mastered to (None: not mastered)
+    master: str | None = None
+    book: BookOptions = field(default_factory=BookOptions)
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,7 @@ class Prepared:
     document: Document
     plan: list[PlannedChapter]
     voicing: Voicing
+    book: BookInfo
 
 
 @dataclass(frozen=True)
@@ -76,14 +84,26 @@ class RenderReport:
 
 def read_document(request: RenderRequest) -> Document:
     """Ingest the input, pick chapters and annotate it for the engine's SSML dialect."""
+    return read_book(request)[0]
+
+
+def read_book(request: RenderRequest) -> tuple[Document, BookInfo]:
+    """:func:`read_document`, with the book's metadata (and the credits, if asked)."""
     engine = get_engine(request.engine)
     lexicon = load_lexicon(request.lexicon) if request.lexicon else None
     document = load(request.input_path, include_matter=request.include_matter)
+    info = book_info(document, request.book, prettify_stem(request.input_path.stem))
     if request.chapters:
         document = select_chapters(document, parse_chapter_range(request.chapters))
+    if request.book.credits:
+        narrator = info.narrator or voice_credit(engine, request.voice or engine.default_voice)
+        document = add_credits(document, info, narrator)
     if lexicon is not None and lexicon.warnings:
         document = replace(document, warnings=lexicon.warnings + document.warnings)
-    return annotate(document, dialect=engine.ssml_dialect, lexicon=lexicon, latex=request.latex)
+    annotated = annotate(
+        document, dialect=engine.ssml_dialect, lexicon=lexicon, latex=request.latex
+    )
+    return annotated, info
 
 
 def policy_for(engine: Engine) -> SegmentPolicy:
@@ -93,6 +113,8 @@ def policy_for(engine: Engine) -> SegmentPolicy:
 def prepare(request: RenderRequest) -> Prepared:
     """Read and plan the input and check every option; raises before anything is written."""
     validate_prosody(request.rate, request.pitch, request.volume)
+    if request.master is not None:
+        check_request(profile(request.master), request.audio)
     engine = get_engine(request.engine)
     voice = request.voice or engine.default_voice
     voicing = Voicing(
@@ -105,9 +127,9 @@ def prepare(request: RenderRequest) -> Prepared:
         options=tuple(sorted(request.engine_options)),
     )
     engine.check(voicing.request(ssml=""))
-    document = read_document(request)
+    document, book = read_book(request)
     plan = plan_document(document, policy_for(engine))
-    return Prepared(document, plan, voicing)
+    return Prepared(document, plan, voicing, book)
 
 
 def render(
@@ -164,6 +186,8 @@ def store_job(
         plan=prepared.plan,
         voicing=prepared.voicing,
         audio=request.audio,
+        master=request.master,
+        book=prepared.book.to_json(store_cover(ctx.storage, prepared.book.cover)),
         **job,
     )
 

@@ -5,6 +5,7 @@ Layout under the storage root (``NARRATE_STORAGE_DIR``)::
     segments/ab/<content hash>.wav    mono 16-bit PCM as the engine produced it
     segments/ab/<content hash>.json   the segment's timed words (segment timeline)
     chapters/<chapter hash>.<ext>     a stitched chapter
+    chapters/<chapter hash>.master.json  its mastering report (mastered chapters)
 
 Every file is written to a temporary name and renamed, so a crash never leaves a
 half-written file under a final name; the JSON is written after the WAV and marks the
@@ -51,6 +52,10 @@ class Storage:
 
     def chapter_audio(self, chapter_hash: str, extension: str) -> Path:
         return self.root / "chapters" / f"{chapter_hash}.{extension}"
+
+    def chapter_report(self, chapter_hash: str) -> Path:
+        """The mastering report of a mastered chapter file (measures, rules, curve)."""
+        return self.root / "chapters" / f"{chapter_hash}.master.json"
 
     def key(self, path: Path) -> str:
         """``path`` relative to the storage root, as stored in the database."""

@@ -21,6 +21,7 @@ import click
 from narrate import __version__
 from narrate.errors import NarrateError
 from renderer.engines import ENGINES
+from renderer.profiles import PROFILE_NAMES
 
 ENGINE_CHOICES = ENGINES
 
@@ -118,9 +119,26 @@ def _document_options(func: F) -> F:
 @click.option(
     "--format",
     "audio_format",
-    type=click.Choice(["mp3", "wav", "opus"]),
+    type=click.Choice(["mp3", "wav", "opus", "flac", "m4b"]),
     default="mp3",
     show_default=True,
+    help="Per chapter; m4b is one audiobook file with chapter marks.",
+)
+@click.option("--title", help="The book's title (tags, credits, m4b); default: the document's.")
+@click.option("--author", help="The book's author; default: the document's.")
+@click.option("--narrator", help="Who the credits say narrates; default: the voice.")
+@click.option(
+    "--cover",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Cover image (JPEG or PNG) for tags and the m4b; default: the EPUB's.",
+)
+@click.option("--credits", is_flag=True, help="Add opening and closing credits chapters.")
+@click.option(
+    "--master",
+    type=click.Choice(["none", *PROFILE_NAMES]),
+    default="none",
+    show_default=True,
+    help="Master each chapter to a delivery spec and check it (see `narrate check`).",
 )
 @click.option("--sample-rate", "sample_rate_hz", type=int, help="Output sample rate in Hz.")
 @click.option("--bitrate", "bitrate_kbps", type=int, help="Bit rate in kbit/s (mp3, opus).")
@@ -333,8 +351,15 @@ def render_request(
     rate: float,
     pitch: float,
     volume: float,
+    master: str = "none",
+    title: str | None = None,
+    author: str | None = None,
+    narrator: str | None = None,
+    cover: Path | None = None,
+    credits: bool = False,
 ) -> Any:
     """The :class:`jobs.render.RenderRequest` of ``render``'s (and ``submit``'s) options."""
+    from jobs.book import BookOptions
     from jobs.render import RenderRequest
     from renderer.stitch import AudioFormat
 
@@ -352,12 +377,15 @@ def render_request(
         include_matter=include_matter,
         lexicon=lexicon,
         latex=latex,
+        master=None if master == "none" else master,
+        book=BookOptions(title, author, narrator, cover, credits),
     )
 
 
 def _register_engine_commands() -> None:
-    from narrate import cli_cosyvoice, cli_jobs
+    from narrate import cli_audio, cli_cosyvoice, cli_jobs
 
+    cli_audio.register(cli)
     cli_cosyvoice.register(cli, voices)
     cli_jobs.register(cli, render)
 

@@ -1,8 +1,12 @@
 """Stitching: stream a chapter's segment audio, with pauses, through ffmpeg into one file.
 
-PCM is streamed to ffmpeg's stdin a chunk at a time, so memory stays at one chunk and the
-cost is linear in the audio length (never ``AudioSegment + AudioSegment`` in a loop,
-which copies the whole track each time).
+Each segment is edited on its own (:mod:`renderer.edit`: the engine's silence trimmed to
+the speech, short fades at the cuts) and its PCM streamed to ffmpeg's stdin, then its
+pause (digital silence, or room tone when the layout asks for it), so memory holds one
+segment and the cost is linear in the audio length (never ``AudioSegment +
+AudioSegment`` in a loop, which copies the whole track each time). A :class:`Layout` adds
+room tone at the head and the tail; ``filters`` (gain, a limiter: :mod:`renderer.master`)
+run in the same ffmpeg process as the encoder.
 """
 
 from __future__ import annotations
@@ -10,26 +14,31 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import wave
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import IO
 
 from narrate.errors import AudioToolError, UsageError
 from narrate.files import atomic_path
 from renderer.audio import SAMPLE_WIDTH_BYTES, ffmpeg_exe, wav_info
+from renderer.edit import RoomTone, Span, edited, load, mix, speech_span
 
 CHUNK_FRAMES = 1 << 16
 
 #: container -> (file extension, ffmpeg arguments before the bit rate, default kbit/s)
 _FORMATS: dict[str, tuple[str, list[str], int | None]] = {
-    "mp3": ("mp3", ["-c:a", "libmp3lame", "-f", "mp3"], 128),
+    "mp3": ("mp3", ["-c:a", "libmp3lame", "-abr", "0", "-f", "mp3"], 128),
     "wav": ("wav", ["-c:a", "pcm_s16le", "-f", "wav"], None),
     "opus": ("opus", ["-c:a", "libopus", "-f", "opus"], 48),
+    "flac": ("flac", ["-c:a", "flac", "-f", "flac"], None),
+    # one file for a whole book (AAC in MP4 with chapters: jobs.book), never a chapter's
+    "m4b": ("m4b", ["-c:a", "aac", "-f", "ipod"], 64),
 }
 OUTPUT_FORMATS = tuple(_FORMATS)
 #: bit rates the encoders accept, kbit/s
-_BITRATE_KBPS = {"mp3": (8, 320), "opus": (6, 510)}
+_BITRATE_KBPS = {"mp3": (8, 320), "opus": (6, 510), "m4b": (16, 320)}
 #: sample rates libopus encodes; other rates are resampled to 48 kHz for Opus
 _OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 
@@ -84,21 +93,39 @@ class StitchPart:
     """One segment's audio (a mono 16-bit WAV file) and the silence to put after it.
 
     A part without a WAV (``wav_path=None``) is a gap: ``gap_ms`` of silence standing in
-    for a segment that could not be rendered (a partial stitch).
+    for a segment that could not be rendered (a partial stitch). ``span`` is the part of
+    the WAV that is kept (:func:`trim`); None keeps all of it.
     """
 
     wav_path: Path | None
     pause_after_ms: int
     gap_ms: int = 0
+    span: Span | None = None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What surrounds the speech: room tone (None: digital silence) at ``room_tone_dbfs``
+    in pauses, and ``head_ms``/``tail_ms`` of it before the first and after the last part."""
+
+    room_tone_dbfs: float | None = None
+    head_ms: int = 0
+    tail_ms: int = 0
 
 
 @dataclass(frozen=True)
 class Timeline:
-    """Where each part starts on the stitched timeline, in samples at ``sample_rate_hz``."""
+    """Where each part starts on the stitched timeline, in samples at ``sample_rate_hz``.
+
+    ``part_trims`` is how many samples were cut from the start of each part's WAV: word
+    times of the segment move back by as much.
+    """
 
     sample_rate_hz: int
     part_starts: tuple[int, ...]
     sample_count: int
+    part_trims: tuple[int, ...] = ()
+    part_lengths: tuple[int, ...] = ()
 
     def ms(self, samples: int) -> int:
         return samples * 1000 // self.sample_rate_hz
@@ -108,7 +135,19 @@ class Timeline:
         return self.ms(self.sample_count)
 
 
-def plan_timeline(parts: Sequence[StitchPart], gap_rate_hz: int | None = None) -> Timeline:
+def trim(parts: Sequence[StitchPart]) -> list[StitchPart]:
+    """``parts`` with the span of speech of each WAV found (reads one WAV at a time)."""
+    return [
+        StitchPart(p.wav_path, p.pause_after_ms, p.gap_ms, speech_span(load(p.wav_path)))
+        if p.wav_path is not None
+        else p
+        for p in parts
+    ]
+
+
+def plan_timeline(
+    parts: Sequence[StitchPart], gap_rate_hz: int | None = None, layout: Layout = Layout()
+) -> Timeline:
     """Lay the parts end to end with their pauses (reads only the WAV headers).
 
     ``gap_rate_hz`` is the sample rate when every part is a gap (no WAV to take it from).
@@ -123,36 +162,65 @@ def plan_timeline(parts: Sequence[StitchPart], gap_rate_hz: int | None = None) -
         raise AudioToolError(f"segment audio has mixed sample rates ({sorted(rates)} Hz)")
     rate = rates.pop()
     starts: list[int] = []
-    position = 0
+    trims: list[int] = []
+    lengths: list[int] = []
+    position = _pause_frames(layout.head_ms, rate)
     for part, info in zip(parts, infos, strict=True):
         starts.append(position)
-        frames = info[1] if info is not None else _pause_frames(part.gap_ms, rate)
+        if info is None:
+            frames, trimmed = _pause_frames(part.gap_ms, rate), 0
+        elif part.span is None:
+            frames, trimmed = info[1], 0
+        else:
+            frames, trimmed = part.span.frames, part.span.start_frame
+        trims.append(trimmed)
+        lengths.append(frames)
         position += frames + _pause_frames(part.pause_after_ms, rate)
-    return Timeline(rate, tuple(starts), position)
+    position += _pause_frames(layout.tail_ms, rate)
+    return Timeline(rate, tuple(starts), position, tuple(trims), tuple(lengths))
 
 
 def stitch(
-    parts: Sequence[StitchPart], out_path: Path, fmt: AudioFormat, gap_rate_hz: int | None = None
+    parts: Sequence[StitchPart],
+    out_path: Path,
+    fmt: AudioFormat,
+    gap_rate_hz: int | None = None,
+    *,
+    layout: Layout = Layout(),
+    filters: Sequence[str] = (),
 ) -> Timeline:
     """Write ``parts`` with their pauses to ``out_path`` (atomically) and return the timeline."""
-    timeline = plan_timeline(parts, gap_rate_hz)
+    timeline = plan_timeline(parts, gap_rate_hz, layout)
     with atomic_path(out_path) as tmp:
-        _encode(parts, timeline.sample_rate_hz, tmp, fmt)
+        _encode(
+            lambda sink: stream_pcm(parts, timeline, layout, sink.write),
+            timeline.sample_rate_hz,
+            tmp,
+            fmt,
+            filters,
+        )
     return timeline
 
 
-def _encode(parts: Sequence[StitchPart], rate: int, tmp: Path, fmt: AudioFormat) -> None:
+def _encode(
+    produce: Callable[[IO[bytes]], None],
+    rate: int,
+    tmp: Path,
+    fmt: AudioFormat,
+    filters: Sequence[str],
+) -> None:
+    chain = ["-af", ",".join(filters)] if filters else []
     command = [
         ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
         "-f", "s16le", "-ar", str(rate), "-ac", "1", "-i", "pipe:0",
-        *fmt.ffmpeg_output_args(rate), str(tmp),
+        *chain, *fmt.ffmpeg_output_args(rate), str(tmp),
     ]  # fmt: skip
     with subprocess.Popen(
         command, stdin=subprocess.PIPE, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL
     ) as process:
         assert process.stdin is not None and process.stderr is not None
         try:
-            _feed(parts, rate, process.stdin)
+            produce(process.stdin)
             process.stdin.close()
         except BrokenPipeError:  # ffmpeg died; its stderr says why
             with contextlib.suppress(BrokenPipeError):
@@ -162,23 +230,66 @@ def _encode(parts: Sequence[StitchPart], rate: int, tmp: Path, fmt: AudioFormat)
             raise AudioToolError(f"ffmpeg failed to encode {fmt.container}: {errors[-500:]}")
 
 
-def _feed(parts: Sequence[StitchPart], rate: int, sink: IO[bytes]) -> None:
+def stream_pcm(
+    parts: Sequence[StitchPart],
+    timeline: Timeline,
+    layout: Layout,
+    write: Callable[[bytes], object],
+) -> None:
+    """Write the stitched PCM of ``parts`` (mono s16le at the timeline's rate), one
+    segment and one pause at a time."""
+    rate = timeline.sample_rate_hz
+    quiet = _Quiet(layout.room_tone_dbfs, rate, write)
+    quiet.write(_pause_frames(layout.head_ms, rate))
     for part in parts:
         if part.wav_path is None:
-            _silence(part.gap_ms, rate, sink)
-        else:
+            quiet.write(_pause_frames(part.gap_ms, rate))
+        elif part.span is None:
             with wave.open(str(part.wav_path), "rb") as wav:
                 while chunk := wav.readframes(CHUNK_FRAMES):
-                    sink.write(chunk)
-        _silence(part.pause_after_ms, rate, sink)
+                    write(chunk)
+                    quiet.skip(len(chunk) // SAMPLE_WIDTH_BYTES)
+        else:
+            quiet.under(edited(load(part.wav_path), part.span))
+        quiet.write(_pause_frames(part.pause_after_ms, rate))
+    quiet.write(_pause_frames(layout.tail_ms, rate))
 
 
-def _silence(duration_ms: int, rate: int, sink: IO[bytes]) -> None:
-    remaining = _pause_frames(duration_ms, rate) * SAMPLE_WIDTH_BYTES
-    while remaining > 0:
-        step = min(remaining, CHUNK_FRAMES * SAMPLE_WIDTH_BYTES)
-        sink.write(bytes(step))
-        remaining -= step
+class _Quiet:
+    """Pauses: digital silence, or room tone that runs on, under the speech too, as in a
+    room: the engine's own silences between words and sentences get it as well, so no
+    stretch of the chapter is digital zero."""
+
+    def __init__(self, level_dbfs: float | None, rate: int, write: Callable[[bytes], object]):
+        self.tone = _room_tone(level_dbfs, rate) if level_dbfs is not None else None
+        self.write_pcm = write
+        self.position = 0
+
+    def skip(self, frames: int) -> None:
+        self.position += frames
+
+    def under(self, pcm: bytes) -> None:
+        """Write a segment's PCM with the room tone mixed under it (if there is one)."""
+        frames = len(pcm) // SAMPLE_WIDTH_BYTES
+        if self.tone is not None:
+            pcm = mix(pcm, self.tone.pcm(frames, self.position))
+        self.write_pcm(pcm)
+        self.position += frames
+
+    def write(self, frames: int) -> None:
+        while frames > 0:
+            step = min(frames, CHUNK_FRAMES)
+            if self.tone is None:
+                self.write_pcm(bytes(step * SAMPLE_WIDTH_BYTES))
+            else:
+                self.write_pcm(self.tone.pcm(step, self.position))
+            self.position += step
+            frames -= step
+
+
+@cache
+def _room_tone(level_dbfs: float, rate: int) -> RoomTone:
+    return RoomTone(level_dbfs, rate)
 
 
 def _pause_frames(pause_ms: int, rate: int) -> int:

@@ -257,3 +257,32 @@ def offset_words(
         )
         for w in words
     ]
+
+
+def place_words(
+    words: Sequence[TimedWord],
+    char_offset: int,
+    start_ms: int,
+    trimmed_ms: int = 0,
+    length_ms: int | None = None,
+) -> list[TimedWord]:
+    """A segment's words on the chapter timeline, when its audio starts at ``start_ms``
+    with its first ``trimmed_ms`` cut off (the engine's leading silence) and lasts
+    ``length_ms``: times move back by the cut and stay within the kept audio."""
+    shifted = offset_words(words, char_offset, start_ms - trimmed_ms)
+    end_ms = None if length_ms is None else start_ms + length_ms
+    return [
+        TimedWord(
+            w.text,
+            w.char_start,
+            w.char_end,
+            _clamp(w.start_ms, start_ms, end_ms),
+            _clamp(w.end_ms, start_ms, end_ms),
+        )
+        for w in shifted
+    ]
+
+
+def _clamp(ms: int, low: int, high: int | None) -> int:
+    ms = max(ms, low)
+    return ms if high is None else min(ms, high)

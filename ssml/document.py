@@ -44,6 +44,30 @@ class Chapter:
 
 
 @dataclass(frozen=True)
+class Cover:
+    """A cover image: its bytes and media type (``image/jpeg`` or ``image/png``)."""
+
+    data: bytes = field(repr=False)
+    media_type: str
+
+
+@dataclass(frozen=True)
+class BookMetadata:
+    """What a document says about the book it is: tags, credits and the m4b use it.
+
+    ``date`` is as the document gives it (``1895``, ``2024-05-01``); ``authors`` in the
+    order given.
+    """
+
+    title: str | None = None
+    authors: tuple[str, ...] = ()
+    language: str | None = None
+    date: str | None = None
+    description: str | None = None
+    cover: Cover | None = None
+
+
+@dataclass(frozen=True)
 class Document:
     """A whole ingested document: its chapters in reading order.
 
@@ -59,3 +83,4 @@ class Document:
     skipped: tuple[str, ...] = field(default=())  # titles of front/back matter left out
     warnings: tuple[str, ...] = field(default=())
     ssml_source: str | None = None
+    metadata: BookMetadata = field(default_factory=BookMetadata)

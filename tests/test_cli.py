@@ -173,7 +173,10 @@ def test_bad_input_exits_2_with_one_clear_message(
     [
         ["--rate", "9"],
         ["--voice", "klingon"],
-        ["--format", "flac"],
+        ["--format", "aiff"],
+        ["--master", "acx", "--format", "wav"],
+        ["--master", "acx", "--bitrate", "128"],
+        ["--cover", "README.md"],
         ["--chapters", "7-9"],
         ["--sample-rate", "100"],
     ],

@@ -23,6 +23,7 @@ The EPUB 3 nav document itself is always matter. Skipped titles go to
 
 from __future__ import annotations
 
+import contextlib
 import io
 import posixpath
 import re
@@ -35,7 +36,7 @@ import lxml.html
 from lxml import etree
 
 from narrate.errors import MalformedDocumentError
-from ssml.document import Document
+from ssml.document import BookMetadata, Cover, Document
 from ssml.ingest.clean import clean_markup_bytes
 from ssml.ingest.html import (
     NOTE_TYPES,
@@ -127,6 +128,11 @@ class Package:
 
     title: str | None = None
     language: str | None = None
+    creators: list[str] = field(default_factory=list)
+    date: str | None = None
+    description: str | None = None
+    #: the manifest id of the cover image (EPUB 3 ``cover-image``, EPUB 2 ``meta cover``)
+    cover_id: str | None = None
     manifest: dict[str, ManifestItem] = field(default_factory=dict)
     spine: list[str] = field(default_factory=list)  # idrefs of linear items, in order
     ncx_id: str | None = None
@@ -272,6 +278,14 @@ def read_package(root: Any, opf_path: str) -> Package:
             package.title = _text(el) or None
         elif name == "language" and package.language is None:
             package.language = _text(el) or None
+        elif name == "creator" and _text(el):
+            package.creators.append(_text(el))
+        elif name == "date" and package.date is None:
+            package.date = _text(el) or None
+        elif name == "description" and package.description is None:
+            package.description = _plain(el) or None
+        elif name == "meta" and str(el.get("name") or "").lower() == "cover" and el.get("content"):
+            package.cover_id = package.cover_id or str(el.get("content"))
         elif name == "item" and el.get("id") and el.get("href"):
             href = str(el.get("href"))
             package.manifest[str(el.get("id"))] = ManifestItem(
@@ -280,6 +294,8 @@ def read_package(root: Any, opf_path: str) -> Package:
                 media_type=str(el.get("media-type") or "").strip().lower(),
                 properties=frozenset(str(el.get("properties") or "").split()),
             )
+            if "cover-image" in str(el.get("properties") or "").split():
+                package.cover_id = str(el.get("id"))
         elif name == "spine":
             package.ncx_id = str(el.get("toc")) if el.get("toc") else None
         elif name == "itemref" and el.get("linear", "yes").strip().lower() != "no":
@@ -289,6 +305,34 @@ def read_package(root: Any, opf_path: str) -> Package:
             path = resolve(opf_path, str(el.get("href")))
             package.guide.setdefault(path, set()).add(_GUIDE_ALIASES.get(kind, kind))
     return package
+
+
+def _plain(el: Any) -> str:
+    """An element's text, with markup escaped inside it (dc:description) read as text."""
+    text = _text(el)
+    if "<" in text and ">" in text:
+        with contextlib.suppress(etree.ParserError, etree.XMLSyntaxError, ValueError):
+            text = " ".join(lxml.html.fromstring(text, parser=html_parser()).text_content().split())
+    return text
+
+
+def read_cover(reader: _Reader, package: Package) -> Cover | None:
+    """The cover image, when the package names one that is a JPEG or PNG image."""
+    item = package.manifest.get(package.cover_id or "")
+    if item is None or not reader.has(item.path):
+        return None
+    data = reader.read(item.path)
+    media_type = image_type(data)
+    return Cover(data, media_type) if media_type else None
+
+
+def image_type(data: bytes) -> str | None:
+    """``image/jpeg`` or ``image/png`` from the file's magic bytes, else None."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    return None
 
 
 def read_nav(root: Any, nav_path: str) -> Navigation:
@@ -477,6 +521,7 @@ def parse(
         if not package.spine:
             raise broken(f"its package file {opf_path} has an empty spine (no reading order)")
         nav = read_navigation(reader, package)
+        cover = read_cover(reader, package)
         items: list[_Item] = []
         for idref in package.spine:
             previous = items[-1].section.title if items and nav.titles else None
@@ -492,4 +537,12 @@ def parse(
         format="epub",
         skipped=tuple(normalize_text(t) for t in skipped),
         warnings=tuple(reader.warnings),
+        metadata=BookMetadata(
+            title=package.title,
+            authors=tuple(package.creators),
+            language=package.language,
+            date=package.date,
+            description=package.description,
+            cover=cover,
+        ),
     )

@@ -78,7 +78,7 @@ def test_failed_encode_leaves_no_output(parts: list[StitchPart], tmp_path: Path)
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"container": "flac"}, {"sample_rate_hz": 4000}, {"sample_rate_hz": 96000}]
+    "kwargs", [{"container": "aiff"}, {"sample_rate_hz": 4000}, {"sample_rate_hz": 96000}]
 )
 def test_bad_formats_are_usage_errors(kwargs: dict[str, object]) -> None:
     with pytest.raises(UsageError):

@@ -29,6 +29,7 @@ from renderer.cosyvoice.simulator import SimulatorThread
 from renderer.cosyvoice.simulator.server import server_sentences
 from renderer.cosyvoice.simulator.voice import speak
 from renderer.cosyvoice.text import parse_ssml, plan_task, sentence_spans
+from renderer.edit import AudioSegment, speech_span
 from renderer.timing import tokenize
 
 RATE_HZ = 24000
@@ -65,8 +66,9 @@ def cosy_env(env: dict[str, str]) -> Callable[[SimulatorThread], dict[str, str]]
 
 
 def expected_chapter_ms(path: Path, chapters: str | None, env: dict[str, str]) -> list[int]:
-    """Chapter durations from the simulator's voice: its audio per sentence, narrate's
-    local breaks and the stitcher's pauses between segments."""
+    """Chapter durations from the simulator's voice: its audio per sentence and narrate's
+    local breaks, each segment trimmed to its speech as the stitch does, and the stitcher's
+    pauses between segments."""
     engine = CosyVoiceEngine(config=from_env(env))
     document = read_document(RenderRequest(path, "cosyvoice", chapters=chapters))
     durations = []
@@ -74,17 +76,22 @@ def expected_chapter_ms(path: Path, chapters: str | None, env: dict[str, str]) -
         frames = 0
         for segment in chapter.segments:
             plan = plan_task(segment.ssml)
+            pcm = b""
             if plan.ssml_mode:  # one message; the service speaks aliases sentence by sentence
                 parsed = parse_ssml(plan.messages[0].text, aliases=True)
                 for part, breaks in server_sentences(parsed.text, parsed.breaks):
                     if part.strip():
-                        frames += len(speak(part, sample_rate=RATE_HZ, breaks=breaks).pcm) // 2
-            else:
+                        pcm += speak(part, sample_rate=RATE_HZ, breaks=breaks).pcm
+            else:  # narrate's own breaks go between the sentences, where they stand
                 text = plan.text.rstrip()
+                breaks = sorted(plan.breaks)
                 for a, b in sentence_spans(text):
-                    frames += len(speak(text[a:b], sample_rate=RATE_HZ).pcm) // 2
-                frames += sum(ms * RATE_HZ // 1000 for _p, ms in plan.breaks)
-            frames += segment.pause_after_ms * RATE_HZ // 1000
+                    while breaks and breaks[0][0] <= a:
+                        pcm += bytes(2 * (breaks.pop(0)[1] * RATE_HZ // 1000))
+                    pcm += speak(text[a:b], sample_rate=RATE_HZ).pcm
+                pcm += bytes(2 * sum(ms * RATE_HZ // 1000 for _p, ms in breaks))
+            audio = AudioSegment(data=pcm, sample_width=2, frame_rate=RATE_HZ, channels=1)
+            frames += speech_span(audio).frames + segment.pause_after_ms * RATE_HZ // 1000
         durations.append(frames * 1000 // RATE_HZ)
     return durations
 

@@ -1,0 +1,127 @@
+"""Segment editing and mastering: exact pauses whatever the engine pads, room tone, one
+gain and a limiter only where needed, checked on the encoded file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from renderer.audio import decode_pcm
+from renderer.check import check
+from renderer.edit import RoomTone, load, speech_span
+from renderer.master import Gain, correct, master, output_format, plan_gain
+from renderer.measure import Levels, Loudness, measure_file
+from renderer.profiles import profile
+from renderer.stitch import AudioFormat, Layout, StitchPart, stitch, trim
+from tests.renderer.signals import noise, silence, speechlike, write_wav
+
+RATE = 22050
+
+
+def padded(tmp_path: Path, name: str, lead_s: float, speech_s: float, trail_s: float) -> Path:
+    body = np.concatenate(
+        [silence(lead_s, RATE), speechlike(speech_s, -20.0, RATE), silence(trail_s, RATE)]
+    )
+    return write_wav(tmp_path / f"{name}.wav", body, RATE)
+
+
+def test_speech_span_keeps_the_speech_and_a_little_around_it(tmp_path: Path) -> None:
+    audio = load(padded(tmp_path, "a", 0.4, 2.0, 0.9))
+    span = speech_span(audio)
+    assert span.start_frame / RATE == pytest.approx(0.38, abs=0.02)
+    assert span.end_frame / RATE == pytest.approx(2.44, abs=0.02)
+    quiet = write_wav(tmp_path / "q.wav", silence(1.0, RATE), RATE)
+    assert speech_span(load(quiet)).frames == RATE, "all quiet: kept whole"
+
+
+def test_pauses_are_exactly_planned_whatever_the_engine_padded(tmp_path: Path) -> None:
+    parts = trim(
+        [
+            StitchPart(padded(tmp_path, "a", 0.05, 1.0, 0.30), 500),
+            StitchPart(padded(tmp_path, "b", 0.60, 1.0, 1.20), 500),
+            StitchPart(padded(tmp_path, "c", 0.00, 1.0, 0.00), 0),
+        ]
+    )
+    out = tmp_path / "chapter.wav"
+    timeline = stitch(parts, out, AudioFormat("wav"))
+    samples = np.frombuffer(decode_pcm(out, RATE), dtype="<i2").astype(float)
+    loud = np.abs(samples) > 300
+    edges = np.flatnonzero(np.diff(loud.astype(int)))
+    # the quiet stretches between the three bursts: 20 ms kept before, 40 ms after speech
+    gaps = [
+        (edges[i + 1] - edges[i]) / RATE
+        for i in range(len(edges) - 1)
+        if not loud[edges[i] + 1] and (edges[i + 1] - edges[i]) / RATE > 0.3
+    ]
+    assert gaps == pytest.approx([0.56, 0.56], abs=0.03)
+    assert timeline.part_trims[1] / RATE == pytest.approx(0.58, abs=0.02)
+
+
+def test_room_tone_is_steady_low_and_the_same_every_time() -> None:
+    tone = RoomTone(-70.0, RATE)
+    samples = np.frombuffer(tone.pcm(RATE * 5, 123), dtype="<i2").astype(float)
+    rms_db = 20 * np.log10(np.sqrt(np.mean(samples**2)) / 32768)
+    assert rms_db == pytest.approx(-70.0, abs=0.5)
+    assert tone.pcm(1000, 5) == RoomTone(-70.0, RATE).pcm(1000, 5)
+
+
+def test_room_tone_fills_pauses_and_ends(tmp_path: Path) -> None:
+    parts = trim([StitchPart(padded(tmp_path, "a", 0.2, 1.0, 0.2), 800)])
+    out = tmp_path / "c.wav"
+    stitch(parts, out, AudioFormat("wav"), layout=Layout(-65.0, 750, 2000))
+    measures = measure_file(out)
+    assert measures.noise_floor_db == pytest.approx(-65.0, abs=1.5)
+    assert measures.head_silence_ms == pytest.approx(750 + 20, abs=20)
+    assert measures.tail_silence_ms == pytest.approx(800 + 2000 + 40, abs=20)
+
+
+def _levels(rms_db: float) -> Levels:
+    return Levels(rms_db, -1.0, -120.0, 0, 0, 60_000)
+
+
+def test_plan_gain_aims_at_the_target_and_limits_only_when_needed() -> None:
+    acx, podcast = profile("acx"), profile("podcast")
+    assert plan_gain(_levels(-26.0), Loudness(-24.0, 5.0, -12.0), acx) == Gain(6.0)
+    # peaks would reach -2: spare loudness down to -20.5 RMS, then limit
+    assert plan_gain(_levels(-26.0), Loudness(-24.0, 5.0, -8.0), acx) == Gain(5.5, -3.5)
+    assert plan_gain(_levels(-26.0), Loudness(-24.0, 5.0, -12.0), podcast) == Gain(5.0)
+    assert plan_gain(_levels(-26.0), Loudness(-24.0, 5.0, -5.0), podcast) == Gain(5.0, -1.5)
+
+
+@pytest.mark.parametrize("name", ["acx", "podcast", "broadcast"])
+def test_master_lands_within_the_profile_on_the_encoded_file(tmp_path: Path, name: str) -> None:
+    chosen = profile(name)
+    parts = trim(
+        [
+            StitchPart(
+                write_wav(
+                    tmp_path / f"s{i}.wav", speechlike(8.0, -30.0 + 3 * i, RATE, seed=i), RATE
+                ),
+                700,
+            )
+            for i in range(4)
+        ]
+    )
+    fmt = output_format(chosen, AudioFormat("mp3"))
+    out = tmp_path / f"chapter.{fmt.extension}"
+    mastered = master(parts, out, fmt, chosen)
+    report = check(measure_file(out), chosen)
+    assert report.passed, [(r.rule, r.shown, r.limit) for r in report.failures]
+    assert mastered.report.passed
+    if name == "broadcast":
+        assert report.measures.integrated_lufs == pytest.approx(-23.0, abs=0.3)
+    if name == "acx":
+        assert report.measures.noise_floor_db == pytest.approx(-70.0, abs=2.0)
+
+
+def test_correct_moves_loudness_back_and_lowers_a_missed_ceiling(tmp_path: Path) -> None:
+    broadcast = profile("broadcast")
+    wav = write_wav(
+        tmp_path / "x.wav", speechlike(10.0, -20.0, RATE) + noise(10.0, -80, RATE), RATE
+    )
+    report = check(measure_file(wav), broadcast)
+    better = correct(Gain(0.0), report, broadcast)
+    assert better is not None
+    assert better.gain_db == pytest.approx(-23.0 - report.measures.integrated_lufs, abs=0.01)

@@ -74,6 +74,8 @@ def _species(word: str, sub_parse: Callable[[str], Row]) -> list[Node]:
             if isinstance(prev, Scripts) and prev.sub is None and prev.sup is None:
                 prev.sub = Num(text)
                 items.append(prev)
+            elif isinstance(prev, Scripts) and isinstance(prev.base, Scripts):
+                items.extend([prev, Num(text)])  # H2^+2^+2...: never a tower of scripts
             else:
                 items.append(Scripts(prev, sub=Num(text)))
         elif kind == "count":
@@ -83,6 +85,8 @@ def _species(word: str, sub_parse: Callable[[str], Row]) -> list[Node]:
             if isinstance(base, Scripts) and base.sup is None:
                 base.sup = _charge(text)
                 items.append(base)
+            elif isinstance(base, Scripts) and isinstance(base.base, Scripts):
+                items.extend([base, Scripts(Row([]), sup=_charge(text))])
             else:
                 items.append(Scripts(base, sup=_charge(text)))
         elif kind == "state":

@@ -15,6 +15,13 @@ Rules:
 * Matrices are ``[1 2; 3 4]`` (rows separated by ``;``), cases and aligned rows too.
 * Braces of sets are shown as full-width ``｛ ｝`` and no ``\\ $ ^ _ { }`` ever appears,
   so a caption never looks like LaTeX.
+* A part the parser left out for depth (:class:`~ssml.latex.nodes.Elided`) is ``…``.
+
+Work is linear in the tree: each node's text is made once (a fraction made its parts'
+text twice, to choose between ``½`` and ``a/b`` and again to decide on brackets, which
+doubled the work at every level of nesting: 15 s at depth 20), and a row is built in a
+list, not by growing a string. With a :class:`~ssml.latex.budget.Budget`, each node
+ticks it (:class:`~ssml.latex.budget.OutOfTime` past it).
 """
 
 from __future__ import annotations
@@ -23,11 +30,13 @@ import re
 import unicodedata
 
 from ssml.latex import symbols as sym
+from ssml.latex.budget import Budget
 from ssml.latex.nodes import (
     Accent,
     BigOp,
     Chem,
     Dots,
+    Elided,
     Fenced,
     Frac,
     Func,
@@ -63,6 +72,55 @@ _SUB = dict(
 _SUP.update({c: c for c in set(_SUP.values())})
 _SUB.update({c: c for c in set(_SUB.values())})
 _FORBIDDEN = str.maketrans({"\\": "∖", "$": "＄", "^": "ˆ", "_": "‗", "{": "｛", "}": "｝"})
+_COMMON_FRACTIONS = {
+    ("1", "2"): "½",
+    ("1", "3"): "⅓",
+    ("2", "3"): "⅔",
+    ("1", "4"): "¼",
+    ("3", "4"): "¾",
+    ("1", "5"): "⅕",
+    ("1", "8"): "⅛",
+}
+
+
+class _Line:
+    """Caption text built piece by piece: append, and trim trailing spaces, in O(1)."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def add(self, text: str) -> None:
+        if text:
+            self.parts.append(text)
+
+    def rstrip(self) -> None:
+        parts = self.parts
+        while parts:
+            last = parts[-1].rstrip()
+            if last:
+                parts[-1] = last
+                return
+            parts.pop()
+
+    def endswith(self, suffixes: str | tuple[str, ...]) -> bool:
+        return bool(self.parts) and self.parts[-1].endswith(suffixes)
+
+    def tail(self, chars: int) -> str:
+        """The last ``chars`` characters (or fewer)."""
+        out: list[str] = []
+        count = 0
+        for part in reversed(self.parts):
+            out.append(part)
+            count += len(part)
+            if count >= chars:
+                break
+        return "".join(reversed(out))[-chars:]
+
+    def stripped_empty(self) -> bool:
+        return not any(p.strip() for p in self.parts)
+
+    def text(self) -> str:
+        return "".join(self.parts)
 
 
 def _styled_char(c: str, style: str) -> str:
@@ -112,16 +170,18 @@ def _raise(text: str, table: dict[str, str], brackets: tuple[str, str]) -> str |
 class Displayer:
     """Turns a parsed formula into caption text; see the module docstring."""
 
-    def __init__(self) -> None:
+    def __init__(self, budget: Budget | None = None) -> None:
         self.style = ""
+        self.budget = budget
 
     def row(self, items: list[Node]) -> str:
-        out = ""
+        out = _Line()
         prev: Node | None = None
         for k, it in enumerate(items):
             if isinstance(it, Space):
                 if it.wide:
-                    out = out.rstrip() + "  "
+                    out.rstrip()
+                    out.add("  ")
                 continue
             text = self.node(it)
             if not text:
@@ -131,26 +191,32 @@ class Displayer:
                     isinstance(prev, Op) and prev.kind != "close" and prev.key != "!"
                 )
                 if it.key in ("/", "cdot"):
-                    out = out.rstrip() + text
+                    out.rstrip()
+                    out.add(text)
                 elif it.kind in ("bin", "rel") and not unary:
-                    out = out.rstrip() + f" {text} "
+                    out.rstrip()
+                    out.add(f" {text} ")
                 elif it.kind == "punct" and it.key in (",", ";", ":"):
-                    out = out.rstrip() + text + " "
+                    out.rstrip()
+                    out.add(text + " ")
                 elif it.kind == "prefix":
-                    out += (" " if out and not out.endswith((" ", "(")) else "") + text
+                    out.add((" " if out.parts and not out.endswith((" ", "(")) else "") + text)
                 else:
-                    out += text
-            elif (isinstance(prev, Frac) and "/" in out[-12:] and not isinstance(it, Fenced)) or (
+                    out.add(text)
+            elif (
+                isinstance(prev, Frac) and "/" in out.tail(12) and not isinstance(it, Fenced)
+            ) or (
                 isinstance(prev, Scripts)
                 and isinstance(prev.base, Ident)
                 and prev.base.display in ("∇", "∂")
                 and prev.sub is not None
             ):
-                out += " " + text
+                out.add(" " + text)
             elif isinstance(prev, Func) or (
                 isinstance(prev, Scripts) and isinstance(prev.base, Func | BigOp)
             ):
-                out = out.rstrip() + ("" if isinstance(it, Fenced) else " ") + text
+                out.rstrip()
+                out.add(("" if isinstance(it, Fenced) else " ") + text)
             elif (
                 isinstance(prev, Num)
                 and (isinstance(it, Text) or (isinstance(it, Styled) and it.style == "roman"))
@@ -162,17 +228,20 @@ class Displayer:
                 and isinstance(items[k + 1], Ident | Styled | Scripts)
                 and not out.endswith(" ")
             ):
-                out += " " + text
+                out.add(" " + text)
             elif isinstance(prev, BigOp) or isinstance(it, Text) or isinstance(prev, Text):
-                out = out.rstrip() + (" " if out.strip() else "") + text
-            elif isinstance(it, Func) and out and not out.endswith((" ", "(")):
-                out += " " + text
+                out.rstrip()
+                out.add((" " if not out.stripped_empty() else "") + text)
+            elif isinstance(it, Func) and out.parts and not out.endswith((" ", "(")):
+                out.add(" " + text)
             else:
-                out += text
+                out.add(text)
             prev = it
-        return re.sub(r" {3,}", "  ", out).strip()
+        return re.sub(r" {3,}", "  ", out.text()).strip()
 
     def node(self, node: Node) -> str:
+        if self.budget is not None:
+            self.budget.tick()
         if isinstance(node, Row):
             return self.row(node.items)
         if isinstance(node, Num):
@@ -221,10 +290,16 @@ class Displayer:
             return f" (mod {arg})" if node.kind == "pmod" else f" mod {arg}"
         if isinstance(node, Unknown):
             return node.name
+        if isinstance(node, Elided):
+            return "…"
         return ""
 
     def _wrap(self, node: Node) -> str:
         text = self.node(node)
+        return self._wrapped(node, text)
+
+    def _wrapped(self, node: Node, text: str) -> str:
+        """``text`` (the text of ``node``) in brackets when it is more than one unit."""
         if " " not in text and "/" not in text:
             return text
         inner = node.items[0] if isinstance(node, Row) and len(node.items) == 1 else node
@@ -233,14 +308,12 @@ class Displayer:
         return f"({text})"
 
     def _fraction(self, frac: Frac) -> str:
-        if frac.kind == "binom":
-            return f"C({self.node(frac.num)}, {self.node(frac.den)})"
-        common = {("1", "2"): "½", ("1", "3"): "⅓", ("2", "3"): "⅔", ("1", "4"): "¼"}
-        common |= {("3", "4"): "¾", ("1", "5"): "⅕", ("1", "8"): "⅛"}
         num, den = self.node(frac.num), self.node(frac.den)
-        if (num, den) in common:
-            return common[(num, den)]
-        return f"{self._wrap(frac.num)}/{self._wrap(frac.den)}"
+        if frac.kind == "binom":
+            return f"C({num}, {den})"
+        if (num, den) in _COMMON_FRACTIONS:
+            return _COMMON_FRACTIONS[(num, den)]
+        return f"{self._wrapped(frac.num, num)}/{self._wrapped(frac.den, den)}"
 
     def _root(self, root: Root) -> str:
         body = self._wrap(root.body)
@@ -313,7 +386,10 @@ class Displayer:
         return f"{open_}{body}{close}"
 
 
-def display(row: Row) -> str:
-    """The caption text of a parsed formula (never contains ``\\ $ ^ _ { }``)."""
-    text = Displayer().row(row.items)
+def display(row: Row, budget: Budget | None = None) -> str:
+    """The caption text of a parsed formula (never contains ``\\ $ ^ _ { }``).
+
+    With a ``budget``, raises :class:`~ssml.latex.budget.OutOfTime` once it is spent.
+    """
+    text = Displayer(budget).row(row.items)
     return unicodedata.normalize("NFC", text.translate(_FORBIDDEN))

@@ -146,3 +146,8 @@ class Special(Node):
 @dataclass
 class Unknown(Node):
     name: str  # an unknown command, read as its name
+
+
+@dataclass
+class Elided(Node):
+    """A part left out because the formula is nested too deeply: said "and so on", shown …."""

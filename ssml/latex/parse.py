@@ -5,11 +5,23 @@ Rules:
 * It never raises on bad input. Missing braces, unknown commands, unbalanced
   ``\\left``/``\\right`` and unfinished environments are read as well as they can be, and
   each problem is recorded in :attr:`Parser.warnings`.
-* Work is bounded: nesting deeper than :data:`MAX_DEPTH`, more than
-  :data:`MAX_EXPANSIONS` macro expansions (``\\def``, ``\\newcommand``) or a parse running
-  past its deadline stops the reader, which keeps what it has and warns. The deadline
-  is on this thread's CPU clock (``time.thread_time``), so a stall of a busy machine
-  never changes what a formula reads as.
+* Work is linear in the source and bounded, whatever its shape:
+
+  - **Depth.** Every level of nesting (a braced group, a command's argument, a
+    ``\\left...\\right``, an environment, a macro body, a pair of fences, a script on a
+    script) counts; past :data:`MAX_DEPTH` levels the inside of that level is skipped in
+    one linear scan and read as :class:`~ssml.latex.nodes.Elided` ("and so on"), the
+    outer levels are kept, and one warning says so. So no later stage recurses deeper
+    than that, and Python's recursion limit is never in play.
+  - **Macros.** At most :data:`MAX_EXPANSIONS` expansions (``\\def``, ``\\newcommand``)
+    and :data:`MAX_EXPANSION_CHARS` characters of expanded text; past either, the reader
+    keeps what it has and warns.
+  - **Time.** With a :class:`~ssml.latex.budget.Budget` (this thread's CPU clock, so a
+    stall of a busy machine never changes what a formula reads as), a parse that runs
+    past it stops, keeps what it has read so far and warns.
+  - Fences pair in one pass with a per-kind count of open fences (no rescans of the
+    stack), and skipping, groups and macro parameters use compiled scans, never
+    slices of the rest of the source.
 * Letters are single identifiers (``ab`` is ``a`` times ``b``); digits with one decimal
   point make a number (``9.8``), except as an unbraced argument (``\\frac12``).
 * Plain ``( ) [ ] \\{ \\} | \\|`` that pair up within one row become :class:`Fenced`
@@ -19,14 +31,15 @@ Rules:
 from __future__ import annotations
 
 import re
-import time
 
 from ssml.latex import symbols as sym
+from ssml.latex.budget import Budget
 from ssml.latex.chem import parse_chem
 from ssml.latex.nodes import (
     Accent,
     BigOp,
     Dots,
+    Elided,
     Fenced,
     Frac,
     Func,
@@ -47,11 +60,24 @@ from ssml.latex.nodes import (
 
 MAX_DEPTH = 40
 MAX_EXPANSIONS = 200
+MAX_EXPANSION_CHARS = 8000
+MAX_WARNINGS = 8
+#: look at the clock once per this many items of a row
+_ITEMS_PER_CHECK = 32
 
 _NUMBER_RE = re.compile(r"\d+(?:\.\d+)?|\.\d+")
 _CMD_RE = re.compile(r"\\([A-Za-z]+)\*?|\\(.)", re.S)
 _ENV_RE = re.compile(r"\s*\{([A-Za-z*]+)\}")
 _DIMENSION_RE = re.compile(r"\s*-?[\d.]*\s*(?:em|ex|mu|pt|px|cm|mm|in)?")
+_PARAMS_RE = re.compile(r"(?:#\d)*")
+_GROUP_MARK_RE = re.compile(r"[{}]|\\.", re.S)
+_SKIP_MARK_RE = re.compile(r"[{}&%]|\\(?:[A-Za-z]+|.)", re.S)
+_CLOSES = {"end": "begin", "right": "left"}
+_SKIP_STOPS = {"&": "&", "\\\\": "\\\\"}  # a row's other stops, as written
+_TOO_DEEP = (
+    f"the formula is nested too deeply (more than {MAX_DEPTH} levels): its outer levels "
+    "are read and what is deeper is said as 'and so on'"
+)
 _ONE_ARG_IGNORED = frozenset(
     ["label", "tag", "hspace", "vspace", "color", "phantom", "hphantom", "vphantom", "mathstrut"]
 )
@@ -87,54 +113,89 @@ _MATRIX_ENVS = frozenset(
 )
 
 
-class _Stop(Exception):
-    """The parse ran out of time or depth; the parser keeps what it has."""
-
-
 class Parser:
     """Parse one formula: ``Parser(source).parse()``; problems go to ``warnings``."""
 
-    def __init__(self, source: str, *, deadline: float | None = None) -> None:
+    def __init__(self, source: str, *, budget: Budget | None = None) -> None:
         self.s = source
         self.i = 0
         self.warnings: list[str] = []
         self.depth = 0
         self.macros: dict[str, tuple[int, str]] = {}
         self.expansions = 0
-        self.deadline = deadline
+        self.expanded_chars = 0
+        self.budget = budget
         self.stopped = False
+        self.stops: frozenset[str] = frozenset()  # where the row being read ends
 
     # --- entry -------------------------------------------------------------------------
 
     def parse(self) -> Row:
-        try:
-            row = self.expr(frozenset())
-        except _Stop:
-            self.stopped = True
-            return Row([Text(["(formula too complex to read)"])])
+        row = self.expr(frozenset())
         while self.i < len(self.s):  # stray closers at top level: skip and go on
             self.warn(f"unexpected {self.s[self.i : self.i + 6]!r}")
             self.i += 1 if self.s[self.i] != "\\" else len(self._peek_command() or "\\") + 1
-            try:
-                row.items.extend(self.expr(frozenset()).items)
-            except _Stop:
-                self.stopped = True
-                break
+            row.items.extend(self.expr(frozenset()).items)
         return row
 
     def warn(self, message: str) -> None:
-        if message not in self.warnings:
-            self.warnings.append(message)
+        if self.stopped or len(self.warnings) >= MAX_WARNINGS or message in self.warnings:
+            return
+        self.warnings.append(message)
 
     # --- low level -----------------------------------------------------------------------
 
-    def _check(self) -> None:
-        if self.deadline is not None and time.thread_time() > self.deadline:
-            self.warn("the formula took too long to read; the rest is left out")
-            raise _Stop
-        if self.depth > MAX_DEPTH:
-            self.warn("the formula is nested too deeply; the rest is left out")
-            raise _Stop
+    def _stop(self, message: str) -> None:
+        """Stop reading: keep what has been read, skip the rest of the source."""
+        self.warn(message)
+        self.stopped = True
+        self.i = len(self.s)
+
+    def _out_of_time(self) -> bool:
+        if self.budget is not None and not self.stopped and self.budget.expired():
+            self._stop("the formula took too long to read; the rest is left out")
+        return self.stopped
+
+    def _too_deep(self) -> Elided:
+        """Skip the rest of the row being read (one linear scan) and stand in for it."""
+        self.warn(_TOO_DEEP)
+        self._skip_row(self.stops)
+        return Elided()
+
+    def _skip_row(self, stops: frozenset[str]) -> None:
+        """Move the cursor to where a row read with ``stops`` would end, without parsing.
+
+        Balanced ``{...}``, ``\\begin...\\end`` and ``\\left...\\right`` inside are passed
+        over; it stops at an unbalanced ``}`` or, outside any of those, at a stop.
+        """
+        s = self.s
+        braces = 0
+        opened = {"begin": 0, "left": 0}  # \\begin and \\left not closed yet
+        pos = self.i
+        while (m := _SKIP_MARK_RE.search(s, pos)) is not None:
+            token = m.group()
+            pos = m.end()
+            outside = braces == 0 and not any(opened.values())
+            name = token[1:] if braces == 0 and token.startswith("\\") else ""
+            if token == "{":
+                braces += 1
+            elif token == "}" and braces:
+                braces -= 1
+            elif token == "%":
+                end = s.find("\n", pos)
+                pos = len(s) if end < 0 else end + 1
+            elif name in opened:
+                opened[name] += 1
+            elif name in _CLOSES:
+                if outside and name in stops:
+                    break
+                opened[_CLOSES[name]] = max(0, opened[_CLOSES[name]] - 1)
+            elif token == "}" or (outside and _SKIP_STOPS.get(token, "") in stops):
+                break
+        else:
+            self.i = len(s)
+            return
+        self.i = m.start()
 
     def _skip_space(self) -> None:
         s = self.s
@@ -174,20 +235,15 @@ class Parser:
             return None
         depth = 0
         start = self.i + 1
-        k = self.i
-        while k < len(self.s):
-            c = self.s[k]
-            if c == "\\":
-                k += 2
-                continue
+        for m in _GROUP_MARK_RE.finditer(self.s, self.i):
+            c = m.group()
             if c == "{":
                 depth += 1
             elif c == "}":
                 depth -= 1
                 if depth == 0:
-                    self.i = k + 1
-                    return self.s[start:k]
-            k += 1
+                    self.i = m.end()
+                    return self.s[start : m.start()]
         self.warn("a '{' is never closed")
         self.i = len(self.s)
         return self.s[start:]
@@ -205,33 +261,47 @@ class Parser:
 
     def _sub_parse(self, source: str) -> Row:
         """Parse ``source`` (a macro body or raw argument) with this parser's state."""
-        saved = self.s, self.i
-        self.s, self.i = source, 0
+        if self.stopped:
+            return Row([])
+        if self.depth + 1 > MAX_DEPTH:
+            self.warn(_TOO_DEEP)
+            return Row([Elided()])
+        saved = self.s, self.i, self.stops
+        self.s, self.i, self.stops = source, 0, frozenset()
         self.depth += 1
         try:
-            self._check()
             row = self.expr(frozenset())
-            if self.i < len(self.s):
-                rest = self.s[self.i :]
-                self.i = len(self.s)
-                row.items.extend(self._sub_parse(rest.lstrip("}&") or "").items)
+            while self.i < len(self.s):  # a stray '}': skip it and read on
+                self.i += 1
+                row.items.extend(self.expr(frozenset()).items)
             return row
         finally:
             self.depth -= 1
-            self.s, self.i = saved
+            self.s, self.i, self.stops = saved
+            if self.stopped:
+                self.i = len(self.s)
 
     # --- rows --------------------------------------------------------------------------
 
     def expr(self, stops: frozenset[str]) -> Row:
         """Parse items until the end, a ``}`` or a stop command (``right``, ``end``, ``&``)."""
+        saved_stops = self.stops
+        self.stops = stops
         self.depth += 1
-        self._check()
         items: list[Node] = []
         s = self.s
         try:
+            if self.depth > MAX_DEPTH:
+                return Row([self._too_deep()])
+            if self._out_of_time():
+                return Row([])
+            count = 0
             while True:
                 self._skip_space()
                 if self.i >= len(s):
+                    break
+                count += 1
+                if count % _ITEMS_PER_CHECK == 0 and self._out_of_time():
                     break
                 c = s[self.i]
                 if c == "}":
@@ -258,7 +328,14 @@ class Parser:
                     items.append(node)
         finally:
             self.depth -= 1
-        return Row(_pair_fences(items))
+            self.stops = saved_stops
+        return Row(self._pair_fences(items))
+
+    def _pair_fences(self, items: list[Node]) -> list[Node]:
+        paired, capped = pair_fences(items, max(1, MAX_DEPTH - self.depth))
+        if capped:
+            self.warn(_TOO_DEEP)
+        return paired
 
     def _attach_script(self, items: list[Node], kind: str) -> None:
         arg = self.argument()
@@ -270,6 +347,10 @@ class Parser:
             base = items.pop()
         if isinstance(base, Scripts) and getattr(base, "sub" if kind == "_" else "sup") is None:
             target = base
+        elif isinstance(base, Scripts) and _script_depth(base) + self.depth >= MAX_DEPTH:
+            self.warn(_TOO_DEEP)  # x^2^2^2...: each script nests the last one
+            items.append(base)
+            return
         else:
             target = Scripts(base)
         if kind == "_":
@@ -282,6 +363,9 @@ class Parser:
         base = items.pop() if items else Row([])
         if isinstance(base, Scripts) and base.sup is None:
             base.primes += 1
+            items.append(base)
+        elif isinstance(base, Scripts) and _script_depth(base) + self.depth >= MAX_DEPTH:
+            self.warn(_TOO_DEEP)
             items.append(base)
         else:
             items.append(Scripts(base, primes=1))
@@ -302,7 +386,17 @@ class Parser:
             return Num(c)
         if c in "}&^_":
             return None
-        return self.atom()
+        return self._nested_atom()
+
+    def _nested_atom(self) -> Node | None:
+        """An atom one level deeper (an unbraced argument: ``\\hat\\hat x``, ``\\not\\in``)."""
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                return self._too_deep()
+            return self.atom()
+        finally:
+            self.depth -= 1
 
     def _expect_close(self) -> None:
         if self.i < len(self.s) and self.s[self.i] == "}":
@@ -490,7 +584,7 @@ class Parser:
         if name == "displaylines":
             raw = self._raw_group() or ""
             return self._sub_parse(raw)
-        self.warn(f"unknown command \\{name}")
+        self.warn(f"unknown command \\{_short(name)}")
         return Unknown(name)
 
     # --- command helpers ------------------------------------------------------------------
@@ -498,8 +592,8 @@ class Parser:
     def _expand(self, name: str) -> Node | None:
         self.expansions += 1
         if self.expansions > MAX_EXPANSIONS:
-            self.warn("too many macro expansions (a recursive \\def?); the rest is left out")
-            raise _Stop
+            self._stop("too many macro expansions (a recursive \\def?); the rest is left out")
+            return None
         count, body = self.macros[name]
         for k in range(1, count + 1):
             arg = self._raw_group()
@@ -508,6 +602,12 @@ class Parser:
                 self.argument()
                 arg = self.s[node_start : self.i]
             body = body.replace(f"#{k}", arg)
+            if len(body) > MAX_EXPANSION_CHARS:
+                break
+        self.expanded_chars += len(body)
+        if self.expanded_chars > MAX_EXPANSION_CHARS:
+            self._stop("the macros expand to too much text; the rest is left out")
+            return None
         return self._sub_parse(body)
 
     def _define(self, how: str) -> None:
@@ -530,9 +630,9 @@ class Parser:
             count = 0
         else:
             target = self._read_command() if self._peek_command() else ""
-            params = re.match(r"(?:#\d)*", self.s[self.i :])
+            params = _PARAMS_RE.match(self.s, self.i)
             count = len(params.group()) // 2 if params else 0
-            self.i += len(params.group()) if params else 0
+            self.i = params.end() if params else self.i
             body = self._raw_group() or ""
         if target:
             self.macros[target] = (min(count, 9), body)
@@ -592,7 +692,8 @@ class Parser:
         return Styled(style, arg)
 
     def _negated(self) -> Node | None:
-        node = self.atom() if self.i < len(self.s) else None
+        self._skip_space()
+        node = self._nested_atom() if self.i < len(self.s) else None
         if isinstance(node, Op) and node.kind == "rel":
             negations = {"=": "neq", "in": "notin", "subset": "nsubset", "<": "nless"}
             key = negations.get(node.key, "")
@@ -737,15 +838,38 @@ def _as_fence(item: Node) -> tuple[Op, Scripts | None] | None:
     return None
 
 
-def _pair_fences(items: list[Node]) -> list[Node]:
-    """Turn paired fence operators of one row into :class:`Fenced` nodes."""
+_OPENER_OF = {")": "(", "]": "[", "}": "{", "⟩": "⟨", "⌋": "⌊", "⌉": "⌈"}
+
+
+def pair_fences(items: list[Node], room: int = MAX_DEPTH) -> tuple[list[Node], bool]:
+    """Turn paired fence operators of one row into :class:`Fenced` nodes.
+
+    At most ``room`` pairs nest; openers deeper than that stay operators (and the second
+    value says so). Linear: the stack of open fences keeps a count per kind, so a closer
+    with no opener of its kind on the stack is known at once, and a search down the stack
+    is paid for by the entries it then removes.
+    """
     if not any(_as_fence(it) for it in items):
-        return items
+        return items, False
     out: list[Node] = []
     stack: list[tuple[int, str]] = []  # (index in out of the opener, key)
+    open_count: dict[str, int] = {}
+    capped = False
+
+    def push(key: str) -> None:
+        stack.append((len(out), key))
+        open_count[key] = open_count.get(key, 0) + 1
+
+    def pop_from(match: int) -> tuple[int, str]:
+        for _index, key in stack[match:]:
+            open_count[key] -= 1
+        start, key = stack[match]
+        del stack[match:]
+        return start, key
 
     def close(start: int, key: str, closer: str, wrapper: Scripts | None) -> None:
-        fenced = Fenced(key, closer, Row(_pair_fences(out[start + 1 :])))
+        inner, _capped = pair_fences(out[start + 1 :], room)  # leftovers never pair
+        fenced = Fenced(key, closer, Row(inner))
         if wrapper is not None:
             wrapper.base = fenced
             out[start:] = [wrapper]
@@ -760,34 +884,61 @@ def _pair_fences(items: list[Node]) -> list[Node]:
         op, wrapper = fence
         if op.key in ("|", "‖") and op.kind == "ord":
             if stack and stack[-1][1] == op.key and stack[-1][0] < len(out) - 1:
-                start, key = stack.pop()
+                start, key = pop_from(len(stack) - 1)
                 close(start, key, key, wrapper)
                 continue
             if wrapper is None:
-                stack.append((len(out), op.key))
+                if len(stack) < room:
+                    push(op.key)
+                else:
+                    capped = True
             out.append(item)
             continue
         if op.kind == "open" and wrapper is None:
-            stack.append((len(out), op.key))
+            if len(stack) < room:
+                push(op.key)
+            else:
+                capped = True
             out.append(item)
             continue
         if op.kind == "close":
-            opener = {")": "(", "]": "[", "}": "{", "⟩": "⟨", "⌋": "⌊", "⌉": "⌈"}.get(op.key)
-            match = next((k for k in range(len(stack) - 1, -1, -1) if stack[k][1] == opener), None)
-            if match is not None:
-                start, key = stack[match]
-                del stack[match:]
+            opener = _OPENER_OF.get(op.key)
+            if opener is not None and open_count.get(opener, 0) > 0:
+                match = next(k for k in range(len(stack) - 1, -1, -1) if stack[k][1] == opener)
+                start, key = pop_from(match)
                 close(start, key, op.key, wrapper)
                 continue
         out.append(item)
-    return out
+    return out, capped
 
 
-def parse_latex(source: str, *, deadline: float | None = None) -> tuple[Row, list[str]]:
+def _script_depth(node: Scripts) -> int:
+    """How many scripts are stacked on one another (``x^2^2`` is 2)."""
+    depth = 1
+    base = node.base
+    while isinstance(base, Scripts) and depth <= MAX_DEPTH:
+        depth += 1
+        base = base.base
+    return depth
+
+
+def _short(name: str, limit: int = 30) -> str:
+    """A command name as quoted in a warning (a 4000-letter command is cut)."""
+    return name if len(name) <= limit else name[:limit] + "…"
+
+
+def parse_latex(source: str, *, budget: Budget | None = None) -> tuple[Row, list[str]]:
     """Parse ``source`` (no delimiters); return the tree and the warnings."""
-    parser = Parser(source, deadline=deadline)
+    parser = Parser(source, budget=budget)
     row = parser.parse()
     return row, parser.warnings
 
 
-__all__ = ["MAX_DEPTH", "MAX_EXPANSIONS", "Parser", "parse_latex"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_EXPANSIONS",
+    "MAX_EXPANSION_CHARS",
+    "Parser",
+    "pair_fences",
+    "parse_latex",
+]

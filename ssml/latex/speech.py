@@ -45,19 +45,28 @@ words where ClearSpeak is verbose. The rules, in the order a reader meets them:
 
 The result never contains LaTeX: :func:`speak` removes any character that is not a
 letter, digit, space, or ``, ; . ' -`` (the last defence, for symbols no rule knows).
+
+Work is about linear in the tree: the words of a node are worked out once per reading
+context and remembered (a rule may look at a part twice: is it simple, what does it say),
+so no shape makes the reading exponential; rows nested more than :data:`MAX_ROW_DEPTH`
+deep (chains such as ``\\sum\\sum\\sum...``, where each operator's operand is the rest of
+the row) say "and so on" with a warning; and a :class:`~ssml.latex.budget.Budget`, when
+given, is ticked once per node (:class:`~ssml.latex.budget.OutOfTime` past it).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from ssml.latex import symbols as sym
+from ssml.latex.budget import Budget
 from ssml.latex.nodes import (
     Accent,
     BigOp,
     Chem,
     Dots,
+    Elided,
     Fenced,
     Frac,
     Func,
@@ -106,11 +115,19 @@ _FRACTION_NAMES = {
 _SMALL = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 _ORDINAL_SUFFIXES = frozenset({"th", "st", "nd", "rd"})
 _SAFE_RE = re.compile(r"[^\w\s,;:.'\-]")
+#: rows nested deeper than this are said as "and so on" (the parser caps the tree at 40)
+MAX_ROW_DEPTH = 80
+_TOO_DEEP = (
+    "the formula is nested too deeply to read in full; the deepest parts are said as 'and so on'"
+)
+#: nodes whose words are remembered (they have parts; leaves are cheaper to redo)
+_COMPOSITE = (Row, Frac, Root, Scripts, Fenced, Text, Styled, Accent, Table, Chem, Special)
 _SPACES_RE = re.compile(r"\s+")
 
 
-@dataclass(frozen=True)
-class _Ctx:
+class _Ctx(NamedTuple):
+    """How to read inside a construct (a tuple: cheap to hash as part of a memo key)."""
+
     limit: bool = False  # inside the subscript of lim/max: \to is "approaches", \in is "in"
     given: bool = False  # inside P(...): | is "given"
     set: bool = False  # inside {...}: | and : are "such that"
@@ -256,13 +273,30 @@ def _split_commas(items: list[Node]) -> list[list[Node]]:
 class Speaker:
     """Turns a parsed formula into words; see the module docstring for the rules."""
 
-    def __init__(self) -> None:
+    def __init__(self, budget: Budget | None = None) -> None:
         self.warnings: list[str] = []
+        self.budget = budget
+        self.depth = 0
+        # words of a node in a context, worked out once: id -> (node kept alive, ctx, words)
+        self._said: dict[tuple[int, _Ctx], tuple[Node, str]] = {}
+        self._derivatives: dict[int, tuple[Frac, str | None]] = {}
 
     # --- rows ----------------------------------------------------------------------------
 
     def row(self, items: list[Node], ctx: _Ctx) -> str:
+        self.depth += 1
+        try:
+            if self.depth > MAX_ROW_DEPTH:
+                if _TOO_DEEP not in self.warnings:
+                    self.warnings.append(_TOO_DEEP)
+                return "and so on"
+            return self._row(items, ctx)
+        finally:
+            self.depth -= 1
+
+    def _row(self, items: list[Node], ctx: _Ctx) -> str:
         items = [it for it in items if not (isinstance(it, Space) and not it.wide)]
+        has_special = any(isinstance(it, Special) for it in items)
         if (
             len(items) == 3
             and isinstance(items[1], Op)
@@ -270,7 +304,7 @@ class Speaker:
             and all(isinstance(it, Ident | Num) for it in (items[0], items[2]))
             and any(isinstance(it, Ident) for it in (items[0], items[2]))
         ):
-            ctx = replace(ctx, dims=True)
+            ctx = ctx._replace(dims=True)
         out: list[str] = []
         i = 0
         n = len(items)
@@ -278,7 +312,7 @@ class Speaker:
         while i < n:
             it = items[i]
             if isinstance(it, Op) and it.kind == "prefix" and it.key in ("forall", "exists"):
-                ctx = replace(outer, limit=True)
+                ctx = outer._replace(limit=True)
             elif isinstance(it, Op) and it.key == ",":
                 ctx = outer
             rest_after = i + 1
@@ -324,7 +358,7 @@ class Speaker:
             ):
                 phrase, rest_after = named, i + 3
             elif isinstance(it, Op):
-                phrase = self._op(it, items, i, ctx)
+                phrase = self._op(it, items, i, ctx, has_special)
             else:
                 if (
                     isinstance(it, Fenced)
@@ -418,7 +452,7 @@ class Speaker:
         if func.limits:
             name = func.spoken
             if sub is not None:
-                condition = self.node(sub, replace(ctx, limit=True))
+                condition = self.node(sub, ctx._replace(limit=True))
                 name += f" as {condition}" if func.key == "lim" else f" over {condition}"
             operand, end = self._operand(items, start, stop_at_plus=True)
             if not operand:
@@ -475,7 +509,7 @@ class Speaker:
         if sub is not None and sup is not None:
             name += f" from {self.node(sub, ctx)} to {self.node(sup, ctx)}"
         elif sub is not None:
-            name += f" over {self.node(sub, replace(ctx, limit=True))}"
+            name += f" over {self.node(sub, ctx._replace(limit=True))}"
         elif sup is not None:
             name += f" to {self.node(sup, ctx)}"
         if big.key.endswith("int"):
@@ -561,7 +595,7 @@ class Speaker:
             name = "the expected value"
         elif letters in ("P", "p", "ℙ", "Pr"):
             name = self.node(it, ctx)
-            inner_ctx = replace(ctx, given=True)
+            inner_ctx = ctx._replace(given=True)
         else:
             name = self.node(it, ctx)
         groups = _split_commas(_items(args_node.body))
@@ -571,7 +605,7 @@ class Speaker:
         )
         return f"{name} of {_join_list(spoken)}{after}", compound or bool(after)
 
-    def _op(self, op: Op, items: list[Node], i: int, ctx: _Ctx) -> str:
+    def _op(self, op: Op, items: list[Node], i: int, ctx: _Ctx, has_special: bool = False) -> str:
         prev = items[i - 1] if i > 0 else None
         unary = prev is None or (isinstance(prev, Op) and prev.kind != "close")
         if op.key == "-" and unary:
@@ -600,7 +634,7 @@ class Speaker:
             return ","
         if op.key == "!":
             return "factorial"
-        if op.key == "equiv" and any(isinstance(x, Special) for x in items):
+        if op.key == "equiv" and has_special:
             return "is congruent to"
         if op.key in ("(", ")", "[", "]", "{", "}", "⟨", "⟩"):
             return ""
@@ -611,6 +645,19 @@ class Speaker:
     # --- single nodes --------------------------------------------------------------------
 
     def node(self, node: Node, ctx: _Ctx) -> str:
+        if self.budget is not None:
+            self.budget.tick()
+        if not isinstance(node, _COMPOSITE):
+            return self._node(node, ctx)
+        key = (id(node), ctx)
+        said = self._said.get(key)
+        if said is not None and said[0] is node:
+            return said[1]
+        words = self._node(node, ctx)
+        self._said[key] = (node, words)
+        return words
+
+    def _node(self, node: Node, ctx: _Ctx) -> str:
         if isinstance(node, Row):
             return self.row(node.items, ctx)
         if isinstance(node, Num):
@@ -642,12 +689,14 @@ class Speaker:
         if isinstance(node, Table):
             return self._table(node, ctx)
         if isinstance(node, Chem):
-            return self.row(node.body.items, replace(ctx, chem=True))
+            return self.row(node.body.items, ctx._replace(chem=True))
         if isinstance(node, Special):
             arg = self.node(node.args[0], ctx) if node.args else ""
             return f"modulo {arg}" if node.kind == "pmod" else f"mod {arg}"
         if isinstance(node, Unknown):
             return re.sub(r"[^A-Za-z]+", " ", node.name).strip()
+        if isinstance(node, Elided):
+            return "and so on"
         return ""
 
     def _compound(self, node: Node) -> bool:
@@ -680,7 +729,15 @@ class Speaker:
         return f"the fraction with numerator {num} and denominator {den}"
 
     def _derivative(self, frac: Frac) -> str | None:
-        """``d y / d x`` style fractions, or None."""
+        """``d y / d x`` style fractions, or None (worked out once per fraction)."""
+        known = self._derivatives.get(id(frac))
+        if known is not None and known[0] is frac:
+            return known[1]
+        words = self._derivative_words(frac)
+        self._derivatives[id(frac)] = (frac, words)
+        return words
+
+    def _derivative_words(self, frac: Frac) -> str | None:
         num, den = _items(frac.num), _items(frac.den)
         if not num or not den:
             return None
@@ -743,7 +800,7 @@ class Speaker:
         # R^n, R^{m x n}
         if isinstance(core, Styled) and core.style == "double" and node.sup is not None:
             letter = _letters_of(core) or self.node(core.body, ctx)
-            return f"{letter} {self.node(node.sup, replace(ctx, dims=True))}"
+            return f"{letter} {self.node(node.sup, ctx._replace(dims=True))}"
         # 2^{nd}, i^{th}
         if node.sup is not None and node.sub is None:
             suffix = _letters_of(node.sup)
@@ -839,7 +896,7 @@ class Speaker:
 
     def _fenced(self, fenced: Fenced, ctx: _Ctx) -> str:
         items = _items(fenced.body)
-        body_ctx = replace(ctx, set=True) if fenced.open == "{" else ctx
+        body_ctx = ctx._replace(set=True) if fenced.open == "{" else ctx
         body = self.row(fenced.body.items, body_ctx)
         kind = fenced.open
         if len(items) == 1 and isinstance(items[0], Op) and kind in ("|", "‖"):
@@ -1125,7 +1182,10 @@ def tidy(text: str) -> str:
     return text.strip()
 
 
-def speak(row: Row) -> tuple[str, list[str]]:
-    """The spoken form of a parsed formula and any warnings from reading it."""
-    speaker = Speaker()
+def speak(row: Row, budget: Budget | None = None) -> tuple[str, list[str]]:
+    """The spoken form of a parsed formula and any warnings from reading it.
+
+    With a ``budget``, raises :class:`~ssml.latex.budget.OutOfTime` once it is spent.
+    """
+    speaker = Speaker(budget)
     return tidy(speaker.row(row.items, _Ctx())), speaker.warnings

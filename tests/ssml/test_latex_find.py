@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ssml.latex.find import find_formulas, strip_delimiters
+from ssml.latex.find import FoundFormula, find_formulas, strip_delimiters
 
 
 def sources(text: str, **kw: bool) -> list[tuple[str, bool]]:
@@ -45,8 +45,22 @@ def test_multiline_display_maths() -> None:
     ]
 
 
-def test_unclosed_delimiters_are_text() -> None:
-    assert find_formulas(r"an \( open and $$ open") == []
+def test_unclosed_delimiters_are_text_but_a_lone_double_dollar_is_marked() -> None:
+    assert find_formulas(r"an \( open and \[ open") == []
+    assert find_formulas(r"an \( open and $$ open") == [FoundFormula(15, 17, "", True, True)]
+
+
+def test_empty_formulas_are_found_empty() -> None:
+    text = "a $$$$ b \\(\\) c $$x$$"
+    assert [(f.source, f.block, f.unmatched) for f in find_formulas(text)] == [
+        ("", True, False),
+        ("", False, False),
+        ("x", True, False),
+    ]
+
+
+def test_a_latex_line_break_before_the_closer_is_not_the_closer() -> None:
+    assert sources(r"\(a \\) b\) c") == [(r"a \\) b", False)]
 
 
 def test_strip_delimiters() -> None:

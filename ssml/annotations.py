@@ -20,6 +20,7 @@ Kinds:
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
@@ -140,3 +141,35 @@ def formulas_of(annotations: Sequence[Annotation]) -> tuple[Formula, ...]:
     return tuple(
         a.formula for a in sorted(annotations, key=sort_key) if isinstance(a, Sub) and a.formula
     )
+
+
+class SpanSet:
+    """Disjoint half-open spans ``[start, end)``, kept sorted, for overlap tests in O(log n).
+
+    Built from any spans (overlapping ones are merged); :meth:`overlaps` answers whether
+    ``[a, b)`` meets one of them (``x < b and a < y``), :meth:`add` adds a span that meets
+    none. Used where each of many matches must be checked against what is already taken
+    (formulas, aliases): a scan of every taken span per match is quadratic in a long block.
+    """
+
+    def __init__(self, spans: Iterable[tuple[int, int]] = ()) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        for a, b in sorted(spans):
+            if self._ends and a < self._ends[-1]:
+                self._ends[-1] = max(self._ends[-1], b)
+            else:
+                self._starts.append(a)
+                self._ends.append(b)
+
+    def overlaps(self, a: int, b: int) -> bool:
+        k = bisect_right(self._starts, a)
+        for j in (k - 1, k):
+            if 0 <= j < len(self._starts) and self._starts[j] < b and a < self._ends[j]:
+                return True
+        return False
+
+    def add(self, a: int, b: int) -> None:
+        k = bisect_right(self._starts, a)
+        self._starts.insert(k, a)
+        self._ends.insert(k, b)

@@ -37,7 +37,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from ssml.annotations import Sub
+from ssml.annotations import SpanSet, Sub
 from ssml.latex.symbols import UNITS
 from ssml.numbers import cardinal, decimal, ordinal_word, year
 
@@ -280,15 +280,14 @@ def verbalize(
     """
     end = len(text) if end is None else end
     found: list[tuple[int, int, str]] = []
-    blocked = sorted(taken)
+    occupied = SpanSet(taken)
     for kind, pattern in _RULES:
         for m in pattern.finditer(text, start, end):
             a, b = m.span()
-            if any(x < b and a < y for x, y in blocked) or any(
-                x < b and a < y for x, y, _ in found
-            ):
+            if occupied.overlaps(a, b):
                 continue
             spoken = _SPEAKERS[kind](m)
             if spoken:
                 found.append((a, b, spoken))
+                occupied.add(a, b)
     return [Sub(a, b, spoken, origin="number") for a, b, spoken in sorted(found)]

@@ -3,11 +3,23 @@
 ``#`` and ``##`` headings start chapters; deeper headings are body paragraphs. Paragraphs,
 list items, blockquote paragraphs and table rows become paragraphs; code blocks, HTML
 blocks, images, footnote references and footnote definitions are dropped; links keep
-their text, inline code keeps its text, emphasis markers go. Math (``$..$``,
-``$$..$$``) is kept as LaTeX for the annotation stage, re-delimited as ``\\(..\\)``
-(inline) and ``\\[..\\]`` (display) so that no later stage has to guess about ``$``.
-A ``$`` is maths only by Pandoc's rules (no space inside the delimiters, no digit right
-after the closing one), so prices ("$5 and $10") stay text.
+their text, inline code keeps its text, emphasis markers go.
+
+Maths is written ``$...$`` or ``\\(...\\)`` (inline) and ``$$...$$`` or ``\\[...\\]``
+(display: inside a paragraph, or as a block of its own, where the delimiters may stand
+on lines of their own and the formula span several lines). It is kept as LaTeX for the
+annotation stage, re-delimited as ``\\(..\\)`` (inline) and ``\\[..\\]`` (display), and
+every backslash of ordinary text is doubled, so that the annotation stage knows exactly
+what is maths (it undoes the doubling): ``\\\\(`` in the source is Markdown's escaped
+backslash followed by ``(``, text that stays ``\\(`` and is never read as a formula, and
+so is anything in a code span. A ``$`` is maths only by Pandoc's rules (no space inside
+the delimiters, no digit right after the closing one), so prices ("$5 and $10") stay text.
+An empty formula (``$$$$``, ``$$ $$``, ``\\(\\)``) and a run of two or more ``$`` that
+opens no formula (``$$`` without its closer) are left out of the text with a warning
+naming the line, so neither is ever read as "dollar dollar"; write ``\\$\\$`` for two
+dollar signs. Finding maths is linear: a closer is looked for once, and a ``$$`` or
+``\\[`` block that would have to scan the rest of the document for a closer that is not
+there is known not to be one from an index of the closing lines.
 
 d2l-book markup (https://d2l.ai) is recognised when a document uses its roles, and then
 ``:label:``/``:eqlabel:`` roles are dropped, ``:numref:``/``:eqref:`` become "the
@@ -19,12 +31,16 @@ figure"/"the section"/... , ``:cite:``/``:citet:`` become the author and year, t
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from markdown_it import MarkdownIt
+from markdown_it.rules_block import StateBlock
+from markdown_it.rules_inline import StateInline
 from markdown_it.token import Token
 from mdit_py_plugins.dollarmath import dollarmath_plugin
+from mdit_py_plugins.dollarmath.index import math_block_dollar
 from mdit_py_plugins.footnote import footnote_plugin
 from mdit_py_plugins.front_matter import front_matter_plugin
 
@@ -148,14 +164,220 @@ _SUP_CLOSE_RE = re.compile(r"</sup\s*>", re.I)
 _SKIPPED_BLOCKS = {"footnote_block_open": "footnote_block_close"}
 
 
+_MATH_TOKENS = {"math_inline": False, "math_inline_double": True}
+_DOLLAR_RUN_RE = re.compile(r"\${2,}")
+_DOLLAR_CLOSE_LINE_RE = re.compile(r"\$\$\s*(?:\([^)$\r\n]+?\)\s*)?$")
+_BRACKET_CLOSE_LINE_RE = re.compile(r"\\\]\s*$")
+
+
 def _markdown() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
     md.use(front_matter_plugin).use(footnote_plugin)
-    return md.use(dollarmath_plugin, allow_space=False, allow_digits=False, double_inline=True)
+    md.use(dollarmath_plugin, allow_space=False, allow_digits=False, double_inline=True)
+    md.block.ruler.at("math_block", _dollar_block(math_block_dollar(True, None, True)))
+    md.block.ruler.before("fence", "math_block_bracket", _bracket_block)
+    md.inline.ruler.before("escape", "math_bracket", _bracket_inline)
+    md.inline.ruler.before("math_inline", "dollar_run", _dollar_run)
+    md.core.ruler.disable("text_join")  # keep escaped characters apart (text_special)
+    return md
 
 
-def render_inline(children: Sequence[Token]) -> str:
-    """The spoken text of an inline token's children."""
+# --- maths between \( \) and \[ \], and a linear $$ block ----------------------------------
+
+
+def _latex_closer(src: str, start: int, end: int, closer: str) -> int:
+    """Where ``closer`` is in ``src[start:end]``, reading ``\\x`` pairs as one token; or -1."""
+    while (k := src.find("\\", start, end)) >= 0:
+        if src.startswith(closer, k):
+            return k
+        start = k + 2
+    return -1
+
+
+def _bracket_inline(state: StateInline, silent: bool) -> bool:
+    r"""``\(...\)`` and ``\[...\]`` inside a paragraph (before Markdown's escapes)."""
+    src, pos = state.src, state.pos
+    if src[pos] != "\\" or pos + 1 >= state.posMax or src[pos + 1] not in "([":
+        return False
+    closer = "\\)" if src[pos + 1] == "(" else "\\]"
+    missing = _missing_closers(state)
+    if closer in missing:
+        return False
+    end = _latex_closer(src, pos + 2, state.posMax, closer)
+    if end < 0:
+        missing.add(closer)  # none after here either: never search again
+        return False
+    if not silent:
+        token = state.push("math_inline" if closer == "\\)" else "math_inline_double", "math", 0)
+        token.content = src[pos + 2 : end]
+        token.markup = src[pos : pos + 2]
+    state.pos = end + 2
+    return True
+
+
+def _dollar_run(state: StateInline, silent: bool) -> bool:
+    """A run of three or more ``$`` (``$$$$``: an empty formula) is text, never an opener.
+
+    dollarmath would read ``$$$$ a $$`` as the formula ``$ a``; as text, the run is left
+    out with a warning like any ``$$`` that opens no formula.
+    """
+    src, pos = state.src, state.pos
+    if not src.startswith("$$$", pos):
+        return False
+    end = pos + 3
+    while end < state.posMax and src[end] == "$":
+        end += 1
+    if not silent:
+        state.pending += src[pos:end]
+    state.pos = end
+    return True
+
+
+def _missing_closers(state: StateInline) -> set[str]:
+    """Closers known to be absent from the rest of this inline text (kept in ``env``)."""
+    memo = state.env.get("narrate_missing_closers")
+    if memo is None or memo[0] is not state.src:
+        memo = (state.src, set())
+        state.env["narrate_missing_closers"] = memo
+    missing: set[str] = memo[1]
+    return missing
+
+
+@dataclass
+class _CloserLines:
+    """Line numbers (as markdown-it counts them) that could close a ``$$`` or ``\\[`` block."""
+
+    src: str
+    dollar: list[int] = field(default_factory=list)
+    bracket: list[int] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, state: StateBlock) -> _CloserLines:
+        known = state.env.get("narrate_closer_lines")
+        if isinstance(known, cls) and known.src is state.src:
+            return known
+        lines = cls(state.src)
+        for number, line in enumerate(state.src.split("\n")):
+            if "$$" in line and _DOLLAR_CLOSE_LINE_RE.search(line):
+                lines.dollar.append(number)
+            if "\\]" in line and _BRACKET_CLOSE_LINE_RE.search(line):
+                lines.bracket.append(number)
+        state.env["narrate_closer_lines"] = lines
+        return lines
+
+    @staticmethod
+    def any_between(numbers: list[int], after: int, before: int) -> bool:
+        k = bisect_right(numbers, after)
+        return k < len(numbers) and numbers[k] < before
+
+
+BlockRule = Callable[[StateBlock, int, int, bool], bool]
+
+
+def _dollar_block(rule: BlockRule) -> BlockRule:
+    """dollarmath's ``$$`` block rule, skipped when no later line could close the block.
+
+    Without the check, every ``$$`` that opens no block scans to the end of the document
+    (blank lines may be inside a ``$$`` block): quadratic for many of them.
+    """
+
+    def dollar_block(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
+        start = state.bMarks[start_line] + state.tShift[start_line]
+        if not state.src.startswith("$$", start):
+            return False
+        line = state.src[start : state.eMarks[start_line]]
+        closed_here = len(line.strip()) > 3 and bool(_DOLLAR_CLOSE_LINE_RE.search(line[2:]))
+        if not closed_here and not _CloserLines.any_between(
+            _CloserLines.of(state).dollar, start_line, end_line
+        ):
+            return False
+        return rule(state, start_line, end_line, silent)
+
+    return dollar_block
+
+
+def _bracket_block(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
+    r"""``\[`` at the start of a line up to a line that ends with ``\]``, a display block.
+
+    The formula may span lines (then ``\[`` and ``\]`` may stand on lines of their own)
+    but not a blank line; a ``\]`` followed by more text on its line is no block (the
+    paragraph reads it inline).
+    """
+    if state.sCount[start_line] - state.blkIndent >= 4:
+        return False  # an indented code block
+    start = state.bMarks[start_line] + state.tShift[start_line]
+    if not state.src.startswith("\\[", start):
+        return False
+    first_end = state.eMarks[start_line]
+    closer = _latex_closer(state.src, start + 2, first_end, "\\]")
+    last = start_line
+    if closer >= 0:
+        if state.src[closer + 2 : first_end].strip():
+            return False
+    else:
+        if not _CloserLines.any_between(_CloserLines.of(state).bracket, start_line, end_line):
+            return False
+        while True:
+            last += 1
+            if last >= end_line:
+                return False
+            begin, end = state.bMarks[last] + state.tShift[last], state.eMarks[last]
+            if begin >= end:
+                return False  # a blank line: no display maths across paragraphs
+            closer = _latex_closer(state.src, begin, end, "\\]")
+            if closer >= 0:
+                if state.src[closer + 2 : end].strip():
+                    return False
+                break
+    if silent:
+        return True
+    parts = [state.src[start + 2 : first_end if last > start_line else closer]]
+    for number in range(start_line + 1, last + 1):
+        begin = state.bMarks[number] + state.tShift[number]
+        parts.append(state.src[begin : closer if number == last else state.eMarks[number]])
+    token = state.push("math_block", "math", 0)
+    token.block = True
+    token.content = "\n".join(parts)
+    token.markup = "\\["
+    token.map = [start_line, last + 1]
+    state.line = last + 1
+    return True
+
+
+# --- tokens to text -----------------------------------------------------------------------
+
+
+def _literal(text: str) -> str:
+    """Ordinary text for the annotation stage: every backslash doubled (see the docstring)."""
+    return text.replace("\\", "\\\\")
+
+
+def _formula(content: str, display: bool, warnings: list[str] | None, where: str) -> str:
+    """A formula re-delimited for the annotation stage, or "" (with a warning) if empty."""
+    if not content.strip():
+        if warnings is not None:
+            warnings.append(f"{where}: an empty formula was left out of the text")
+        return ""
+    return f"\\[{content}\\]" if display else f"\\({content}\\)"
+
+
+def _text(content: str, warnings: list[str] | None, where: str) -> str:
+    """Unescaped text: a run of ``$$`` that opens no formula is left out, with a warning."""
+    if "$$" in content:
+        for run in _DOLLAR_RUN_RE.findall(content):
+            if warnings is not None:
+                warnings.append(
+                    f"{where}: {run!r} opens no formula (no closing {run[:2]!r}, or nothing "
+                    "between) and was left out of the text; write \\$ for a dollar sign"
+                )
+        content = _DOLLAR_RUN_RE.sub("", content)
+    return _literal(content)
+
+
+def render_inline(
+    children: Sequence[Token], warnings: list[str] | None = None, where: str = ""
+) -> str:
+    """The text of an inline token's children (formulas as ``\\(..\\)``/``\\[..\\]``)."""
     parts: list[str] = []
     sup_start: int | None = None  # index in parts where an inline-HTML <sup> began
     for tok in children:
@@ -165,16 +387,16 @@ def render_inline(children: Sequence[Token]) -> str:
             if sup_start is not None and is_footnote_marker("".join(parts[sup_start:])):
                 del parts[sup_start:]
             sup_start = None
-        elif tok.type in ("text", "code_inline"):
-            parts.append(tok.content)
+        elif tok.type == "text":
+            parts.append(_text(tok.content, warnings, where))
+        elif tok.type in ("text_special", "code_inline"):
+            parts.append(_literal(tok.content))
         elif tok.type in ("softbreak", "hardbreak") or (
             tok.type == "html_inline" and _BR_RE.match(tok.content)
         ):
             parts.append(" ")
-        elif tok.type == "math_inline":
-            parts.append(f"\\({tok.content}\\)")
-        elif tok.type == "math_inline_double":
-            parts.append(f"\\[{tok.content}\\]")
+        elif tok.type in _MATH_TOKENS:
+            parts.append(_formula(tok.content, _MATH_TOKENS[tok.type], warnings, where))
     return "".join(parts)
 
 
@@ -182,6 +404,7 @@ def render_inline(children: Sequence[Token]) -> str:
 class _Walk:
     origin: list[int]
     preamble_title: str
+    warnings: list[str] = field(default_factory=list)
 
     def sections(self, tokens: Sequence[Token]) -> list[Section]:
         sections = [
@@ -207,9 +430,11 @@ class _Walk:
                 sections[-1].paragraphs.append(", ".join(c for c in row if c.strip()))
                 row = None
             elif tok.type == "math_block" or tok.type == "math_block_label":
-                sections[-1].paragraphs.append(f"\\[{tok.content}\\]")
+                formula = _formula(tok.content, True, self.warnings, self._line(tok))
+                if formula:
+                    sections[-1].paragraphs.append(formula)
             elif tok.type == "inline":
-                text = render_inline(tok.children or [])
+                text = render_inline(tok.children or [], self.warnings, self._line(tok))
                 if row is not None:
                     row.append(text)
                 elif 1 <= heading_level <= 2:
@@ -226,13 +451,16 @@ class _Walk:
 
 
 def document_title(tokens: Sequence[Token]) -> str | None:
-    """The front-matter ``title:``, else the only ``#`` heading if it opens the document."""
+    """The front-matter ``title:``, else the only ``#`` heading if it opens the document.
+
+    Like all text from this module, with its backslashes doubled (see the docstring).
+    """
     body = [tok for tok in tokens if tok.type != "front_matter"]
     for tok in tokens:
         if tok.type == "front_matter":
             match = _FRONT_TITLE_RE.search(tok.content)
             if match:
-                return match.group(1).strip("'\"") or None
+                return _literal(match.group(1).strip("'\"")) or None
     h1_count = sum(1 for tok in body if tok.type == "heading_open" and tok.tag == "h1")
     if h1_count == 1 and len(body) > 1 and body[0].type == "heading_open" and body[0].tag == "h1":
         return render_inline(body[1].children or []).strip() or None
@@ -251,5 +479,11 @@ def parse(data: bytes, name: str, stem: str) -> Document:
         text = "\n".join(lines)
     tokens = _markdown().parse(text)
     title = document_title(tokens)
-    sections = _Walk(origin, title or "Introduction").sections(tokens)
-    return Document(chapters=tuple(assemble(sections)), title=title, format="markdown")
+    walk = _Walk(origin, title or "Introduction")
+    sections = walk.sections(tokens)
+    return Document(
+        chapters=tuple(assemble(sections)),
+        title=title,
+        format="markdown",
+        warnings=tuple(walk.warnings),
+    )

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from narrate.errors import EmptyDocumentError, MalformedDocumentError
+from ssml.annotate import annotate
+from ssml.annotations import formulas_of
 from ssml.document import Document
 from ssml.ingest import load
 from ssml.ingest.markdown import strip_d2l, unwrap_highlights
@@ -166,7 +174,13 @@ def test_prices_are_not_maths(tmp_path: Path) -> None:
 
 def test_unclosed_math_does_not_crash(tmp_path: Path) -> None:
     doc = md(tmp_path, "# M\n\nCosts $5 and $$ more.\n\n$$\nunclosed\n")
-    assert doc.chapters[0].paragraphs[0] == "Costs $5 and $$ more."
+    assert doc.chapters[0].paragraphs == ("Costs $5 and more.", "unclosed")
+    assert doc.warnings == (
+        "line 3: '$$' opens no formula (no closing '$$', or nothing between) and was left "
+        "out of the text; write \\$ for a dollar sign",
+        "line 5: '$$' opens no formula (no closing '$$', or nothing between) and was left "
+        "out of the text; write \\$ for a dollar sign",
+    )
 
 
 def test_normalisation_is_applied(tmp_path: Path) -> None:
@@ -303,3 +317,140 @@ def test_time_machine_markdown(corpus: Path) -> None:
     assert "\u2060" not in text and "\u200a" not in text and "*" not in text
     assert "It may be, of course, that the floor did not slope" not in text  # footnote body
     assert "this way — marking the points" in doc.chapters[0].paragraphs[0]
+
+
+# --- maths delimiters -------------------------------------------------------------------
+
+LATEX_LEAKS = re.compile(r"[\\{}^]")
+EVERY_DELIMITER = r"""# The \(x^2\) rule
+
+Inline \(a^2 + b^2\) and display \[\int_0^1 x^2 \, dx\] in one paragraph.
+
+Dollars $c^2$ and $$\frac{d}{dx} e^x$$ too, at $5 a piece.
+
+\[
+\frac{a}{b}
+- c
+\]
+
+\[\sqrt{2}\]
+
+$$
+\sum_{i=1}^{n} i
+$$
+
+- a list item with \(\alpha_1\)
+> a quote with \(\beta^{2}\)
+
+| formula | value |
+|---|---|
+| \(\gamma_{k}\) | 1 |
+"""
+
+
+def plan_json(tmp_path: Path, text: str) -> dict[str, Any]:
+    path = tmp_path / "lesson.md"
+    path.write_text(text, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "narrate", "plan", "--json", str(path)],
+        env={**os.environ, "NARRATE_HOME": str(tmp_path / "home")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    plan: dict[str, Any] = json.loads(result.stdout)
+    return plan
+
+
+def test_every_delimiter_is_spoken_through_plan(tmp_path: Path) -> None:
+    plan = plan_json(tmp_path, EVERY_DELIMITER)
+    segments = [s for c in plan["chapters"] for s in c["segments"]]
+    spoken = [f["spoken"] for s in segments for f in s["formulas"]]
+    assert spoken == [
+        "x squared",
+        "a squared plus b squared",
+        "the integral from 0 to 1 of x squared d x",
+        "c squared",
+        "d by d x of e to the x",
+        "a over b minus c",
+        "the square root of 2",
+        "the sum from i equals 1 to n of i",
+        "alpha 1",
+        "beta squared",
+        "gamma k",
+    ]
+    assert plan["chapters"][0]["title"] == "The x² rule"
+    for segment in segments:
+        assert not LATEX_LEAKS.search(segment["ssml"]), segment["ssml"]
+        assert not LATEX_LEAKS.search(segment["text"]), segment["text"]
+        assert "dollar dollar" not in segment["ssml"]
+    assert "∫₀¹ x² dx" in segments[1]["text"]
+    assert "five dollars" in segments[1]["ssml"] or "five dollars" in segments[2]["ssml"]
+    assert plan["warnings"] == []
+
+
+def test_empty_and_unmatched_double_dollars_are_left_out_with_a_warning(tmp_path: Path) -> None:
+    plan = plan_json(
+        tmp_path, "# M\n\nEmpty $$$$ here, $$ $$ there and \\(\\) too.\n\nA lone $$ sign.\n\n$$$$\n"
+    )
+    texts = [s["text"] for c in plan["chapters"] for s in c["segments"]]
+    ssml = "".join(s["ssml"] for c in plan["chapters"] for s in c["segments"])
+    assert texts == ["M", "Empty here, there and too.\n\nA lone sign."]
+    assert "$" not in ssml and "dollar" not in ssml
+    assert plan["warnings"] == [
+        "line 3: '$$$$' opens no formula (no closing '$$', or nothing between) and was left "
+        "out of the text; write \\$ for a dollar sign",
+        "line 3: an empty formula was left out of the text",
+        "line 3: an empty formula was left out of the text",
+        "line 5: '$$' opens no formula (no closing '$$', or nothing between) and was left "
+        "out of the text; write \\$ for a dollar sign",
+        "line 7: an empty formula was left out of the text",
+    ]
+
+
+def annotated(tmp_path: Path, text: str) -> Document:
+    return annotate(md(tmp_path, text))
+
+
+def test_escaped_delimiters_and_code_stay_literal_text(tmp_path: Path) -> None:
+    doc = annotated(
+        tmp_path,
+        "# M\n\nEscaped \\\\(not maths\\\\) and \\\\[nor this\\\\], `\\(code\\)`, C:\\\\dir, "
+        "a \\$ sign and \\$\\$.\n",
+    )
+    assert doc.chapters[0].paragraphs == (
+        "Escaped \\(not maths\\) and \\[nor this\\], \\(code\\), C:\\dir, a $ sign and $$.",
+    )
+    assert formulas_of(doc.chapters[0].annotations[1]) == ()
+    assert doc.warnings == ()
+
+
+def test_bracket_blocks_need_their_closer_before_a_blank_line(tmp_path: Path) -> None:
+    doc = annotated(tmp_path, "# M\n\n\\[\nx\n\n\\]\n\nthen \\[y\n\\] and \\[z\\] w\n")
+    assert doc.chapters[0].paragraphs == ("[ x", "]", "then y and z w")
+    spoken = [f.spoken for a in doc.chapters[0].annotations for f in formulas_of(a)]
+    assert spoken == ["y", "z"]
+
+
+def test_markdown_titles_show_formulas_and_single_backslashes(tmp_path: Path) -> None:
+    doc = annotated(tmp_path, "---\ntitle: A \\ B\n---\n\n# Why \\(e^{i\\pi}\\) works\n\nText.\n")
+    assert doc.title == "A \\ B"
+    assert [c.title for c in doc.chapters] == ["Why e⁽iπ⁾ works"]
+
+
+def test_many_unclosed_openers_are_linear(tmp_path: Path) -> None:
+    """A $$ or \\[ block that opens nothing is known at once, not by scanning the rest.
+
+    Scanning made this quadratic (minutes); the issue plans 1M characters in 15 s, so a
+    fifth of that many characters gets a fifth of the time.
+    """
+    count = 20_000
+    hostile = "$$ a\n\n" * count + "\\[ b\n\n" * count + "x \\( y " * count
+    started = time.thread_time()
+    doc = md(tmp_path, "# M\n\n" + hostile + "\n")
+    assert time.thread_time() - started < 3.0
+    paragraphs = doc.chapters[0].paragraphs
+    assert paragraphs == ("a",) * count + ("[ b",) * count + (("x ( y " * count).strip(),)
+    assert len(doc.warnings) == count

@@ -17,17 +17,21 @@ Pure: a :class:`~ssml.document.Chapter` and a :class:`SegmentPolicy` in, segment
   text, so a segment of formulas stays under the engine's limit as spoken.
 * ``formulas`` lists the formulas read in the segment (source, display and spoken
   form), for ``narrate plan``.
+* Linear in the chapter: a segment finds its blocks, and a block's annotations that
+  fall in a segment, by bisection, so a chapter of one paragraph of a million
+  characters with thousands of formulas is cut in one pass.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
-from ssml.annotations import Annotation, Sub, clip, formulas_of, leaf_spans
+from ssml.annotations import CONTAINERS, Annotation, Sub, clip, formulas_of, leaf_spans
 from ssml.build import build_blocks
 from ssml.document import Chapter
 from ssml.latex import Formula
-from ssml.sentences import merge_protected, split_long, split_sentences
+from ssml.sentences import ProtectedSpans, merge_protected, split_long, split_sentences
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,7 @@ def segment_chapter(chapter: Chapter, policy: SegmentPolicy) -> list[Segment]:
     for number, block in enumerate(chapter.blocks):
         starts.append(offset)
         annotations = chapter.block_annotations(number)
-        protected = leaf_spans(annotations)
+        protected = ProtectedSpans(leaf_spans(annotations))
         if number == 0 and chapter.heading:
             heading = split_long(text, 0, len(block), policy.max_chars, protected)
             spans.extend((start, end, "sentence") for start, end in heading[:-1])
@@ -86,44 +90,74 @@ def segment_chapter(chapter: Chapter, policy: SegmentPolicy) -> list[Segment]:
         offset += len(block) + 2
     spans.extend(_pack(body, policy.max_chars))
     segments = []
+    indexes = [_Index(chapter.block_annotations(n)) for n in range(len(chapter.blocks))]
     for index, (start, end, kind) in enumerate(spans):
         seg_text = text[start:end]
         is_last = index == len(spans) - 1
         pause = policy.chapter_end_pause_ms if is_last else _pause(kind, policy)
-        blocks = _blocks(chapter, starts, start, end)
+        blocks = _blocks(chapter, starts, indexes, start, end)
         ssml = build_blocks(blocks, pause_ms=policy.paragraph_pause_ms, dialect=policy.dialect)
         formulas = tuple(f for _text, anns in blocks for f in formulas_of(anns))
         segments.append(Segment(index, seg_text, start, end, ssml, pause, formulas))
     return segments
 
 
+class _Index:
+    """A block's annotations, for picking those a segment may need without a full scan."""
+
+    def __init__(self, annotations: tuple[Annotation, ...]) -> None:
+        self.annotations = annotations
+        self.containers = [k for k, a in enumerate(annotations) if isinstance(a, CONTAINERS)]
+        points = sorted(
+            (a.start, k) for k, a in enumerate(annotations) if not isinstance(a, CONTAINERS)
+        )
+        self.starts = [start for start, _k in points]
+        self.order = [k for _start, k in points]
+
+    def within(self, lo: int, hi: int) -> list[Annotation]:
+        """The annotations that may apply to ``[lo, hi)``, in their original order.
+
+        Leaves and breaks start inside it (:func:`~ssml.annotations.clip` then decides);
+        containers are few and always passed.
+        """
+        first, last = bisect_left(self.starts, lo), bisect_right(self.starts, hi)
+        picked = sorted(self.containers + self.order[first:last])
+        return [self.annotations[k] for k in picked]
+
+
 def _blocks(
-    chapter: Chapter, starts: list[int], start: int, end: int
+    chapter: Chapter, starts: list[int], indexes: list[_Index], start: int, end: int
 ) -> list[tuple[str, list[Annotation]]]:
     """The parts of blocks that ``[start, end)`` of the chapter text covers."""
     out: list[tuple[str, list[Annotation]]] = []
-    for number, block in enumerate(chapter.blocks):
-        block_start = starts[number]
+    blocks = chapter.blocks
+    number = max(0, bisect_right(starts, start) - 1)
+    while number < len(blocks) and starts[number] < end:
+        block, block_start = blocks[number], starts[number]
         lo, hi = max(start, block_start), min(end, block_start + len(block))
-        if lo >= hi:
-            continue
-        annotations = clip(chapter.block_annotations(number), lo - block_start, hi - block_start)
-        out.append((block[lo - block_start : hi - block_start], annotations))
+        if lo < hi:
+            candidates = indexes[number].within(lo - block_start, hi - block_start)
+            annotations = clip(candidates, lo - block_start, hi - block_start)
+            out.append((block[lo - block_start : hi - block_start], annotations))
+        number += 1
     return out
 
 
 def _pieces(
     block: str, offset: int, paragraph: int, max_chars: int, annotations: tuple[Annotation, ...]
 ) -> list[_Piece]:
-    protected = leaf_spans(annotations)
+    protected = ProtectedSpans(leaf_spans(annotations))
+    aliases = sorted(
+        (a.start, a.end, max(0, len(a.alias) - (a.end - a.start)))
+        for a in annotations
+        if isinstance(a, Sub)
+    )
+    alias_starts = [a for a, _b, _extra in aliases]
     pieces: list[_Piece] = []
     for s_start, s_end in merge_protected(split_sentences(block), protected):
         for start, end in split_long(block, s_start, s_end, max_chars, protected):
-            extra = sum(
-                max(0, len(a.alias) - (a.end - a.start))
-                for a in annotations
-                if isinstance(a, Sub) and start <= a.start and a.end <= end
-            )
+            first, stop = bisect_left(alias_starts, start), bisect_right(alias_starts, end)
+            extra = sum(more for _a, b, more in aliases[first:stop] if b <= end)
             pieces.append(_Piece(offset + start, offset + end, paragraph, False, extra))
     if pieces:
         last = pieces[-1]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ssml.annotate import annotate
+from ssml.annotate import annotate, annotate_block
 from ssml.annotations import Lang, Sub
 from ssml.build import text_content
 from ssml.dialects import UnsupportedMarkupError, validate
@@ -180,3 +180,25 @@ def test_d2l_lessons_have_no_raw_latex_in_any_ssml(name: str, dialect: str, corp
                 assert not FORMULA_MARKS.search(alias), alias
     assert formulas > 100
     assert document.warnings == ()
+
+
+def test_markdown_text_loses_its_doubled_backslashes_and_annotations_follow() -> None:
+    text = r"A \\ b \(x^2\) c \\\\ d $5 e"
+    existing = (
+        Sub(text.index("d"), text.index("d") + 1, "dee"),
+        Sub(len(text) - 1, len(text), "ee"),
+    )
+    shown, annotations = annotate_block(text, existing, dollars=False, escaped=True)
+    assert shown == r"A \ b x² c \\ d $5 e"
+    by_alias = {a.alias: shown[a.start : a.end] for a in annotations if isinstance(a, Sub)}
+    assert by_alias == {"dee": "d", "ee": "e", "x squared": "x²", "five dollars": "$5"}
+
+
+def test_empty_and_unmatched_double_dollars_are_dropped_in_text_too() -> None:
+    warnings: list[str] = []
+    shown, annotations = annotate_block("a $$$$ b $$ c", warnings=warnings, where="here")
+    assert (shown, annotations) == ("a b c", ())
+    assert warnings == [
+        "here: an empty formula '$$$$' was left out of the text",
+        "here: a '$$' that opens no formula (no closing '$$') was left out of the text",
+    ]

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
+from ssml.annotate import annotate
+from ssml.annotations import SpanSet
 from ssml.build import build_ssml, text_content
-from ssml.document import Chapter
+from ssml.document import Chapter, Document
 from ssml.segment import SegmentPolicy, segment_chapter
-from ssml.sentences import split_long, split_sentences
+from ssml.sentences import ProtectedSpans, split_long, split_sentences
 from ssml.slug import slugify
 
 
@@ -84,3 +88,50 @@ def test_ssml_ends_with_newline_so_espeak_does_not_say_dot() -> None:
 )
 def test_slugs_are_safe_file_names(title: str, slug: str) -> None:
     assert slugify(title, fallback="fallback") == slug
+
+
+# --- the linear helpers agree with the plain scans they replace -------------------------
+
+SPANS = st.lists(
+    st.tuples(st.integers(0, 60), st.integers(0, 12)).map(lambda t: (t[0], t[0] + t[1])),
+    max_size=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(SPANS, st.integers(-2, 75))
+def test_protected_spans_find_the_span_a_point_is_inside(
+    spans: list[tuple[int, int]], point: int
+) -> None:
+    inside = [(a, b) for a, b in sorted(spans) if a < point < b]
+    assert ProtectedSpans(spans).containing(point) == (inside[0] if inside else None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(SPANS, st.lists(st.tuples(st.integers(0, 70), st.integers(0, 9)), max_size=12))
+def test_span_set_overlaps_as_a_scan_of_every_span(
+    taken: list[tuple[int, int]], queries: list[tuple[int, int]]
+) -> None:
+    spans = SpanSet(taken)
+    added: list[tuple[int, int]] = []
+    for a, length in queries:
+        b = a + length
+        expected = any(x < b and a < y for x, y in taken + added)
+        assert spans.overlaps(a, b) == expected
+        if not expected:
+            spans.add(a, b)
+            added.append((a, b))
+
+
+def test_a_long_paragraph_of_formulas_is_cut_between_them() -> None:
+    paragraph = " ".join(
+        f"Step {k}: so $x_{{{k}}} + y^2 = z_{k}$, e.g. here. Then more." for k in range(600)
+    )
+    chapter = annotate(Document((Chapter("One", (paragraph,)),), format="text")).chapters[0]
+    segments = segment_chapter(chapter, SegmentPolicy(300))
+    assert "".join(s.text for s in segments).replace(" ", "") == chapter.text.replace(" ", "")
+    assert sum(len(s.formulas) for s in segments) == 600
+    for segment in segments:
+        assert len(segment.text) <= 300
+        assert text_content(segment.ssml) == segment.text + "\n"
+        assert segment.text.count("Step") == len(segment.formulas)

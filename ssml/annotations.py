@@ -171,5 +171,7 @@ class SpanSet:
 
     def add(self, a: int, b: int) -> None:
         k = bisect_right(self._starts, a)
+        while k and self._starts[k - 1] == a and self._ends[k - 1] > b:
+            k -= 1  # (start, end) order: an empty span goes before one at its start
         self._starts.insert(k, a)
         self._ends.insert(k, b)

@@ -14,10 +14,10 @@ what is maths (it undoes the doubling): ``\\\\(`` in the source is Markdown's es
 backslash followed by ``(``, text that stays ``\\(`` and is never read as a formula, and
 so is anything in a code span. A ``$`` is maths only by Pandoc's rules (no space inside
 the delimiters, no digit right after the closing one), so prices ("$5 and $10") stay text.
-An empty formula (``$$$$``, ``$$ $$``, ``\\(\\)``) and a run of two or more ``$`` that
-opens no formula (``$$`` without its closer) are left out of the text with a warning
-naming the line, so neither is ever read as "dollar dollar"; write ``\\$\\$`` for two
-dollar signs. Finding maths is linear: a closer is looked for once, and a ``$$`` or
+An empty formula (``$$ $$``, ``\\(\\)``, ``$$$$`` on a line of its own), a run of three
+or more ``$`` (``$$$$`` in a sentence) and a ``$$`` that opens no formula (no closer)
+are left out of the text with a warning naming the line, so none is ever read as
+"dollar dollar"; write ``\\$\\$`` for two dollar signs. Finding maths is linear: a closer is looked for once, and a ``$$`` or
 ``\\[`` block that would have to scan the rest of the document for a closer that is not
 there is known not to be one from an index of the closing lines.
 

@@ -17,9 +17,10 @@ the delimiters, no digit right after the closing one), so prices ("$5 and $10") 
 An empty formula (``$$ $$``, ``\\(\\)``, ``$$$$`` on a line of its own), a run of three
 or more ``$`` (``$$$$`` in a sentence) and a ``$$`` that opens no formula (no closer)
 are left out of the text with a warning naming the line, so none is ever read as
-"dollar dollar"; write ``\\$\\$`` for two dollar signs. Finding maths is linear: a closer is looked for once, and a ``$$`` or
-``\\[`` block that would have to scan the rest of the document for a closer that is not
-there is known not to be one from an index of the closing lines.
+"dollar dollar"; write ``\\$\\$`` for two dollar signs. Finding maths is linear: a
+closer is looked for once, and a ``$$`` or ``\\[`` block that would have to scan the rest
+of the document for a closer that is not there is known not to be one from an index of
+the closing lines.
 
 d2l-book markup (https://d2l.ai) is recognised when a document uses its roles, and then
 ``:label:``/``:eqlabel:`` roles are dropped, ``:numref:``/``:eqref:`` become "the

@@ -33,7 +33,7 @@ from jobs.settling import settle_job
 from jobs.storage import Storage
 from narrate.errors import JobNotFoundError
 from narrate.files import write_text_atomic
-from renderer.master import layout_for, master, output_format
+from renderer.master import layout_for, master, needs_levels, output_format
 from renderer.profiles import Profile
 from renderer.stitch import AudioFormat, Layout, StitchPart, Timeline, plan_timeline, stitch, trim
 from renderer.timing import place_words
@@ -121,7 +121,7 @@ def stitch_chapter(
             raise RuntimeError(
                 f"chapter {chapter.index} still has segments {open_ or failed} to render"
             )
-    parts = trim([row.part(storage) for row in rows])
+    parts = trim([row.part(storage) for row in rows], levels=needs_levels(profile))
     rate = fmt.sample_rate_hz or GAP_ONLY_RATE_HZ  # for a chapter made only of gaps
     files: list[_File] = []
     placed: list[_Placed] = []

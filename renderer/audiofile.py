@@ -92,14 +92,22 @@ def _not_audio(path: Path, why: str) -> InputError:
 
 def mp3_frame_bitrates(path: Path) -> set[int]:
     """The bit rates (kbit/s) of the MPEG audio frames of ``path``, the LAME/Xing header
-    frame left out (it carries no audio). Reads the frame headers only, one at a time."""
+    frame left out (it carries no audio). Reads the file in blocks, frame header by frame
+    header (memory: one block)."""
     rates: set[int] = set()
     with path.open("rb") as stream:
-        at = _after_id3v2(stream.read(10))
+        head = stream.read(10)
+        at = _after_id3v2(head)
+        stream.seek(at)
+        buffer = stream.read(_BLOCK)
+        base = at  # the file offset of buffer[0]
         first = True
         for _ in range(_MAX_FRAMES):
-            stream.seek(at)
-            head = stream.read(4)
+            offset = at - base
+            if offset + 200 > len(buffer):  # refill from this frame on
+                stream.seek(at)
+                buffer, base, offset = stream.read(_BLOCK), at, 0
+            head = buffer[offset : offset + 4]
             if len(head) < 4 or head[:3] == b"TAG":  # the end, or an ID3v1 tag there
                 break
             header = _frame_header(head)
@@ -107,11 +115,14 @@ def mp3_frame_bitrates(path: Path) -> set[int]:
                 at += 1  # resynchronise on the next byte
                 continue
             length, kbps = header
-            if not (first and _is_info_frame(head + stream.read(min(length, 200) - 4))):
+            if not (first and _is_info_frame(buffer[offset : offset + min(length, 200)])):
                 rates.add(kbps)
             first = False
             at += length
     return rates
+
+
+_BLOCK = 1 << 20
 
 
 def _after_id3v2(head: bytes) -> int:

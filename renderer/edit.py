@@ -24,7 +24,10 @@ from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from renderer.audio import SAMPLE_WIDTH_BYTES, ffmpeg_exe
+from renderer.measure import TruePeak
 
 with warnings.catch_warnings():  # pydub warns about audioop (3.13) and a missing ffmpeg
     warnings.simplefilter("ignore")
@@ -43,11 +46,24 @@ _STEP_MS = 10
 
 
 @dataclass(frozen=True)
+class SpanLevels:
+    """The levels of a kept span, on the 16-bit scale: its energy (sum of squares), its
+    sample peak and its true peak."""
+
+    energy: float
+    peak: float
+    true_peak: float
+
+
+@dataclass(frozen=True)
 class Span:
-    """The frames of a segment's WAV that the stitch keeps: ``[start, end)``."""
+    """The frames of a segment's WAV that the stitch keeps: ``[start, end)``, and, when
+    asked for, their levels: found while the segment is read anyway, they spare an
+    RMS-aimed master a first pass over the chapter."""
 
     start_frame: int
     end_frame: int
+    levels: SpanLevels | None = None
 
     @property
     def frames(self) -> int:
@@ -59,19 +75,31 @@ def load(path: Path) -> AudioSegment:
     return AudioSegment.from_wav(str(path))
 
 
-def speech_span(audio: AudioSegment) -> Span:
-    """Where the speech of a segment starts and ends (all of it when it is all quiet)."""
+def speech_span(audio: AudioSegment, *, levels: bool = False) -> Span:
+    """Where the speech of a segment starts and ends (all of it when it is all quiet),
+    and, with ``levels``, the levels of that span."""
     frames = int(audio.frame_count())
     if frames == 0:
         return Span(0, 0)
     lead_ms = detect_leading_silence(audio, SILENCE_DBFS, _STEP_MS)
     if lead_ms >= len(audio):  # nothing audible: keep it whole, it is what the engine said
-        return Span(0, frames)
-    trail_ms = detect_leading_silence(audio.reverse(), SILENCE_DBFS, _STEP_MS)
-    rate = audio.frame_rate
-    start = max(0, (lead_ms - LEAD_KEEP_MS) * rate // 1000)
-    end = min(frames, frames - max(0, trail_ms - TRAIL_KEEP_MS) * rate // 1000)
-    return Span(start, max(start, end))
+        start, end = 0, frames
+    else:
+        trail_ms = detect_leading_silence(audio.reverse(), SILENCE_DBFS, _STEP_MS)
+        rate = audio.frame_rate
+        start = max(0, (lead_ms - LEAD_KEEP_MS) * rate // 1000)
+        end = max(start, min(frames, frames - max(0, trail_ms - TRAIL_KEEP_MS) * rate // 1000))
+    return Span(start, end, _levels(audio, start, end) if levels else None)
+
+
+def _levels(audio: AudioSegment, start: int, end: int) -> SpanLevels:
+    values = np.frombuffer(audio.get_sample_slice(start, end).raw_data, dtype="<i2").astype(
+        np.float64
+    )
+    meter = TruePeak()
+    meter.feed(values)
+    peak = float(np.abs(values).max()) if values.size else 0.0
+    return SpanLevels(float(values @ values), peak, meter.finish())
 
 
 def edited(audio: AudioSegment, span: Span, fade_ms: int = FADE_MS) -> bytes:

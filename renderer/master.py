@@ -5,14 +5,15 @@ the *encoded* file, corrected and encoded again when it misses.
 Never per-sentence normalisation, never a dynamic loudness filter that compresses speech:
 the chapter keeps its own dynamics, moved as a whole.
 
-1. **Measure** (:class:`~renderer.measure.StreamMeter`): the edited chapter (trimmed
-   segments, planned pauses, digital silence) streamed once, with no file written: RMS,
-   integrated loudness and true peak.
+1. **Measure** (:func:`first_pass`): RMS and true peak from the levels each segment's
+   trim found (no pass of its own); integrated loudness by streaming the edited chapter
+   once through the meters (:class:`~renderer.measure.StreamMeter`), no file written.
 2. **Decide** (:func:`plan_gain`, pure): the gain that puts the profile's aim (RMS for
    ACX, integrated loudness otherwise) on its target; if the true peak would then cross
    the profile's ceiling, ACX first gives up loudness it can spare (RMS down to -20.5 dB),
-   and a limiter takes the rest: ffmpeg's ``alimiter`` at 4x the sample rate, so it holds
-   the true peak, with a fast attack and its latency compensated (word times do not move).
+   and a limiter takes the rest: ffmpeg's ``alimiter`` at the output's sample rate, holding
+   sample peaks :data:`INTER_SAMPLE_MARGIN_DB` under the true-peak ceiling, with a fast
+   attack and its latency compensated (word times do not move).
 3. **Encode** with that gain, the limiter if any and room tone (the profile's level after
    the gain) in the pauses and at the ends; **measure the encoded file** and check it;
    when loudness or true peak missed (encoding moves both a little), :func:`correct`
@@ -21,13 +22,14 @@ the chapter keeps its own dynamics, moved as a whole.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from narrate.errors import UsageError
 from renderer.check import Report, check
-from renderer.measure import Levels, Loudness, StreamMeter, measure_file
+from renderer.measure import StreamMeter, db, measure_file
 from renderer.profiles import Profile
 from renderer.stitch import AudioFormat, Layout, StitchPart, Timeline, plan_timeline, stream_pcm
 from renderer.stitch import stitch as encode_parts
@@ -51,18 +53,25 @@ class Mastered:
     report: Report
     gain: Gain
     attempts: int
-    #: the first pass's measures, before any gain
-    measured: Levels
-    loudness: Loudness
+    #: the chapter before any gain
+    measured: FirstPass
 
 
-def plan_gain(levels: Levels, loudness: Loudness, profile: Profile, channels: int = 1) -> Gain:
+@dataclass(frozen=True)
+class FirstPass:
+    """The chapter before any gain: what the profile aims at (RMS dB or integrated LUFS)
+    and its true peak."""
+
+    level_db: float
+    true_peak_dbtp: float
+
+
+def plan_gain(measured: FirstPass, profile: Profile, channels: int = 1) -> Gain:
     """The gain (and limiter) that brings a chapter to ``profile`` (pure)."""
     mastering = profile.mastering
-    measured = levels.rms_db if mastering.aim == "rms" else loudness.integrated_lufs
     target = mastering.target_db(channels)
-    gain = target - measured
-    over = loudness.true_peak_dbtp + gain - mastering.ceiling_dbtp
+    gain = target - measured.level_db
+    over = measured.true_peak_dbtp + gain - mastering.ceiling_dbtp
     if over <= 0:
         return Gain(round(gain, 2))
     if mastering.lowest_db is not None:  # loudness the profile can spare before limiting
@@ -107,15 +116,20 @@ def correct(gain: Gain, report: Report, profile: Profile) -> Gain | None:
     return None if better == gain else better
 
 
+#: the limiter holds sample peaks this far under its true-peak ceiling: what lies between
+#: samples rarely rises more (measured on the encoded file, and corrected when it does)
+INTER_SAMPLE_MARGIN_DB = 0.5
+
+
 def filter_chain(gain: Gain, sample_rate_hz: int) -> list[str]:
-    """ffmpeg filters applying ``gain``: a volume change, and the limiter if it has one."""
+    """ffmpeg filters applying ``gain``: a volume change, and the limiter if it has one,
+    at the output's sample rate (4x oversampling it costs more than all the rest)."""
     chain = [f"volume={gain.gain_db:.2f}dB"]
     if gain.limit_dbtp is not None:
-        limit = 10 ** (gain.limit_dbtp / 20)
+        limit = 10 ** ((gain.limit_dbtp - INTER_SAMPLE_MARGIN_DB) / 20)
         chain += [
-            f"aresample={4 * sample_rate_hz}",
-            f"alimiter=limit={limit:.5f}:attack=1:release=60:level=0:latency=1",
             f"aresample={sample_rate_hz}",
+            f"alimiter=limit={limit:.5f}:attack=1:release=60:level=0:latency=1",
         ]
     return chain
 
@@ -169,16 +183,21 @@ def check_request(profile: Profile, requested: AudioFormat) -> None:
         )
 
 
-def master(
-    parts: Sequence[StitchPart],
-    out_path: Path,
-    fmt: AudioFormat,
-    profile: Profile,
-    gap_rate_hz: int | None = None,
-) -> Mastered:
-    """Stitch ``parts`` (already trimmed) into ``out_path`` mastered to ``profile``."""
+def first_pass(
+    parts: Sequence[StitchPart], profile: Profile, gap_rate_hz: int | None = None
+) -> FirstPass:
+    """The chapter's level before any gain. RMS comes from the levels the trim found in
+    each segment (pauses and ends add only samples); loudness needs a pass of its own:
+    the edited chapter streamed once through the meters, no file written."""
     silent = replace(layout_for(profile), room_tone_dbfs=None)
     timeline = plan_timeline(parts, gap_rate_hz, silent)
+    found = [p.span.levels if p.span else None for p in parts if p.wav_path is not None]
+    known = [levels for levels in found if levels is not None]
+    if profile.mastering.aim == "rms" and len(known) == len(found):
+        energy = sum(levels.energy for levels in known)
+        true_peak = max((levels.true_peak for levels in known), default=0.0)
+        rms = math.sqrt(energy / timeline.sample_count) if timeline.sample_count else 0.0
+        return FirstPass(db(rms / 32768.0), db(true_peak / 32768.0))
     meter = StreamMeter(timeline.sample_rate_hz, timeline.duration_ms)
     try:
         stream_pcm(parts, timeline, silent, meter.write)
@@ -186,8 +205,27 @@ def master(
         meter.abort()
         raise
     levels, loudness = meter.close()
-    gain = plan_gain(levels, loudness, profile)
-    out_rate = fmt.sample_rate_hz or timeline.sample_rate_hz
+    level = levels.rms_db if profile.mastering.aim == "rms" else loudness.integrated_lufs
+    return FirstPass(level, levels.true_peak_db)
+
+
+def needs_levels(profile: Profile | None) -> bool:
+    """Whether the trim should find each segment's levels (an RMS-aimed master)."""
+    return profile is not None and profile.mastering.aim == "rms"
+
+
+def master(
+    parts: Sequence[StitchPart],
+    out_path: Path,
+    fmt: AudioFormat,
+    profile: Profile,
+    gap_rate_hz: int | None = None,
+) -> Mastered:
+    """Stitch ``parts`` (already trimmed, with levels for an RMS-aimed profile:
+    :func:`needs_levels`) into ``out_path`` mastered to ``profile``."""
+    measured = first_pass(parts, profile, gap_rate_hz)
+    gain = plan_gain(measured, profile)
+    out_rate = fmt.sample_rate_hz or plan_timeline(parts, gap_rate_hz).sample_rate_hz
     attempt = 0
     while True:
         attempt += 1
@@ -202,5 +240,5 @@ def master(
         report = check(measure_file(out_path), profile)
         better = None if attempt >= MAX_ATTEMPTS else correct(gain, report, profile)
         if better is None:
-            return Mastered(timeline, report, gain, attempt, levels, loudness)
+            return Mastered(timeline, report, gain, attempt, measured)
         gain = better

@@ -3,6 +3,7 @@ gain and a limiter only where needed, checked on the encoded file."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,17 @@ import pytest
 from renderer.audio import decode_pcm
 from renderer.check import check
 from renderer.edit import RoomTone, load, speech_span
-from renderer.master import Gain, correct, master, output_format, plan_gain
-from renderer.measure import Levels, Loudness, measure_file
+from renderer.master import (
+    FirstPass,
+    Gain,
+    correct,
+    first_pass,
+    layout_for,
+    master,
+    output_format,
+    plan_gain,
+)
+from renderer.measure import measure_file
 from renderer.profiles import profile
 from renderer.stitch import AudioFormat, Layout, StitchPart, stitch, trim
 from tests.renderer.signals import noise, silence, speechlike, write_wav
@@ -77,17 +87,31 @@ def test_room_tone_fills_pauses_and_ends(tmp_path: Path) -> None:
     assert measures.tail_silence_ms == pytest.approx(800 + 2000 + 40, abs=20)
 
 
-def _levels(rms_db: float) -> Levels:
-    return Levels(rms_db, -1.0, -120.0, 0, 0, 60_000)
-
-
 def test_plan_gain_aims_at_the_target_and_limits_only_when_needed() -> None:
     acx, podcast = profile("acx"), profile("podcast")
-    assert plan_gain(_levels(-26.0), Loudness(-24.0, 5.0, -12.0), acx) == Gain(6.0)
+    assert plan_gain(FirstPass(-26.0, -12.0), acx) == Gain(6.0)
     # peaks would reach -2: spare loudness down to -20.5 RMS, then limit
-    assert plan_gain(_levels(-26.0), Loudness(-24.0, 5.0, -8.0), acx) == Gain(5.5, -3.5)
-    assert plan_gain(_levels(-26.0), Loudness(-24.0, 5.0, -12.0), podcast) == Gain(5.0)
-    assert plan_gain(_levels(-26.0), Loudness(-24.0, 5.0, -5.0), podcast) == Gain(5.0, -1.5)
+    assert plan_gain(FirstPass(-26.0, -8.0), acx) == Gain(5.5, -3.5)
+    # podcast aims at -19 LUFS (mono)
+    assert plan_gain(FirstPass(-24.0, -12.0), podcast) == Gain(5.0)
+    assert plan_gain(FirstPass(-24.0, -5.0), podcast) == Gain(5.0, -1.5)
+
+
+def test_the_first_pass_of_an_rms_master_comes_from_the_trimmed_segments(
+    tmp_path: Path,
+) -> None:
+    parts = trim(
+        [StitchPart(padded(tmp_path, f"s{i}", 0.3, 3.0, 0.5), 600) for i in range(3)], levels=True
+    )
+    acx = profile("acx")
+    from_spans = first_pass(parts, acx)
+    streamed = first_pass(parts, replace(acx, mastering=replace(acx.mastering, aim="lufs")))
+    out = tmp_path / "silent-ends.wav"
+    stitch(parts, out, AudioFormat("wav"), layout=replace(layout_for(acx), room_tone_dbfs=None))
+    measured = measure_file(out)
+    assert from_spans.level_db == pytest.approx(measured.rms_db, abs=0.05)
+    assert from_spans.true_peak_dbtp == pytest.approx(measured.true_peak_dbtp, abs=0.1)
+    assert streamed.level_db == pytest.approx(measured.integrated_lufs, abs=0.1)
 
 
 @pytest.mark.parametrize("name", ["acx", "podcast", "broadcast"])

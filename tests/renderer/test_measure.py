@@ -13,7 +13,7 @@ import pytest
 
 from renderer.audio import decode_pcm, ffmpeg_exe
 from renderer.audiofile import audio_facts
-from renderer.measure import LevelMeter, measure_file, parse_ebur128
+from renderer.measure import LevelMeter, measure_file, parse_curve, parse_ebur128
 from tests.renderer.signals import RATE, encode, noise, silence, sine, speechlike, write_wav
 
 
@@ -54,26 +54,27 @@ def test_feeding_in_odd_pieces_changes_nothing() -> None:
     assert pieces.result() == whole.result()
 
 
-def test_parse_ebur128_reads_the_summary_and_thins_the_curve() -> None:
+def test_parse_ebur128_reads_the_summary() -> None:
     log = [
-        f"[Parsed_ebur128_0 @ 0x1] t: {t / 10:.1f}  TARGET:-23 LUFS  M: -20.0 S: -21.{t % 10}  "
-        "I: -21.0 LUFS  LRA: 2.0 LU  FTPK: -5.0 dBFS  TPK: -3.0 dBFS"
-        for t in range(1, 6001)
-    ]
-    log += [
         "[Parsed_ebur128_0 @ 0x1] Summary:",
         "  Integrated loudness:",
         "    I:         -20.4 LUFS",
         "    Threshold: -30.4 LUFS",
         "  Loudness range:",
         "    LRA:         3.5 LU",
-        "  True peak:",
-        "    Peak:       -1.2 dBFS",
     ]
-    loudness = parse_ebur128(log, duration_s=600)
+    loudness = parse_ebur128(log)
     assert (loudness.integrated_lufs, loudness.loudness_range_lu) == (-20.4, 3.5)
-    assert loudness.true_peak_dbtp == -1.2
-    assert 550 <= len(loudness.curve) <= 601
+
+
+def test_parse_curve_thins_the_frames_to_a_few_hundred_points() -> None:
+    lines = []
+    for frame in range(6000):  # ten minutes of 100 ms frames
+        lines += [f"frame:{frame} pts:{frame * 4410} pts_time:{frame / 10}", "lavfi.r128.S=-21.5"]
+    lines[1] = "lavfi.r128.S=-inf"
+    curve = parse_curve(lines, duration_s=600)
+    assert 550 <= len(curve) <= 601
+    assert curve[0] == (0.0, -120.0) and curve[1] == (1.0, -21.5)
 
 
 def _astats(path: Path) -> dict[str, float]:
@@ -108,3 +109,12 @@ def test_mp3_facts_include_a_constant_bit_rate(tmp_path: Path) -> None:
     assert (cbr.sample_rate_hz, cbr.channels) == (44100, 1)
     vbr = audio_facts(encode(wav, tmp_path / "vbr.mp3", "-q:a", "4"))
     assert vbr.constant_bitrate is False
+
+
+def test_bit_rates_are_read_across_the_whole_file(tmp_path: Path) -> None:
+    """Files longer than one read block (1 MB) are scanned frame by frame to the end."""
+    wav = write_wav(tmp_path / "long.wav", sine(80.0, -10.0))
+    cbr = encode(wav, tmp_path / "long.mp3", "-b:a", "192k")
+    assert cbr.stat().st_size > 1_500_000
+    assert audio_facts(cbr).constant_bitrate is True
+    assert audio_facts(cbr).bitrate_kbps == 192

@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from narrate.errors import InputError
-from ssml.annotations import Annotation, Phoneme, Sub
+from ssml.annotations import Annotation, Phoneme, SpanSet, Sub
 from ssml.ingest.clean import clean_markup_bytes, clean_text
 from ssml.phonemes import to_cmu, to_espeak
 
@@ -92,19 +92,16 @@ class Lexicon:
         """Annotations for every entry found in ``text`` outside the ``taken`` spans."""
         if not self.entries:
             return []
-        blocked = sorted(taken or [])
+        used = SpanSet(taken or [])  # what others took, then what this lexicon took
         found: list[tuple[int, int, Entry]] = []
         for pattern, table in self._patterns():
             for m in pattern.finditer(text):
                 a, b = m.span()
                 key = m.group()
                 entry = table.get(key) or table.get(key.lower())
-                if entry is None:
+                if entry is None or used.overlaps(a, b):
                     continue
-                if any(x < b and a < y for x, y in blocked) or any(
-                    x < b and a < y for x, y, _ in found
-                ):
-                    continue
+                used.add(a, b)
                 found.append((a, b, entry))
         return [entry.annotation(a, b) for a, b, entry in sorted(found, key=lambda f: f[0])]
 

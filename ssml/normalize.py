@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import re
 
+from ssml.latex.find import find_formulas
 from ssml.numbers import TENS_WORDS, UNIT_WORDS
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u2060\u200b\u200c\u200d\ufeff\u00ad"), None)
@@ -62,13 +63,41 @@ _WHITESPACE_RE = re.compile(r"[^\S\u3000]+")
 
 
 def normalize_text(s: str) -> str:
-    """Return ``s`` cleaned up for speech (see the module docstring for every rule)."""
+    """Return ``s`` cleaned up for speech (see the module docstring for every rule).
+
+    Formulas (``\\(...\\)``, ``\\[...\\]``, ``$...$``) are left as written but for
+    their LaTeX comments and line breaks: a footnote rule must not take ``[1]`` out of
+    ``x[1] + y^2``, nor a quote rule touch a prime.
+    """
     s = s.translate(_INVISIBLE).translate(_SPACES)
+    formulas = find_formulas(s)
+    if not formulas:
+        return _normalize_prose(s)
+    out: list[str] = []
+    done = 0
+    for formula in formulas:
+        out.append(_normalize_prose(s[done : formula.start], strip=False))
+        out.append(_one_line(s[formula.start : formula.end]))
+        done = formula.end
+    out.append(_normalize_prose(s[done:], strip=False))
+    return _WHITESPACE_RE.sub(" ", "".join(out)).strip()
+
+
+def _normalize_prose(s: str, *, strip: bool = True) -> str:
     s = _WHITESPACE_RE.sub(" ", s)  # first, so no rule below meets a long whitespace run
     s = _remove_footnote_markers(s)
     s = _normalize_dashes(s)
     s = _TYPOGRAPHY_RE.sub(_ascii_typography, s)
-    return _WHITESPACE_RE.sub(" ", s).strip()
+    s = _WHITESPACE_RE.sub(" ", s)
+    return s.strip() if strip else s
+
+
+_LATEX_COMMENT_RE = re.compile(r"(?<!\\)%[^\n]*")
+
+
+def _one_line(formula: str) -> str:
+    """A formula on one line: its ``%`` comments (to the end of their line) go first."""
+    return _WHITESPACE_RE.sub(" ", _LATEX_COMMENT_RE.sub("", formula))
 
 
 def _ascii_typography(match: re.Match[str]) -> str:

@@ -199,3 +199,8 @@ def test_linear_time_on_hostile_input(s: str) -> None:
     start = time.perf_counter()
     normalize_text(s)
     assert time.perf_counter() - start < 1.5
+
+
+def test_formulas_keep_what_the_prose_rules_would_take_out() -> None:
+    text = "See \\(x[1] + y^2 % a comment\n + z'\\) here[2], and $a[3]$ too."
+    assert normalize_text(text) == "See \\(x[1] + y^2 + z'\\) here, and $a[3]$ too."

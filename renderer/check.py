@@ -68,6 +68,7 @@ class Report:
                     "label": r.label,
                     "passed": r.passed,
                     "measured": r.measured,
+                    "shown": r.shown,
                     "limit": r.limit,
                 }
                 for r in self.results

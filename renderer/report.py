@@ -72,7 +72,7 @@ def _chapter_section(
         mark = "pass" if rule.get("passed") else "fail"
         rows.append(
             f"<tr class='{mark}'><td>{escape(str(rule.get('label')))}</td>"
-            f"<td>{escape(_shown(rule.get('measured')))}</td>"
+            f"<td>{escape(str(rule.get('shown') or _shown(rule.get('measured'))))}</td>"
             f"<td>{escape(str(rule.get('limit')))}</td><td>{mark}</td></tr>"
         )
     gain = report.get("gain_db")

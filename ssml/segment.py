@@ -25,9 +25,9 @@ Pure: a :class:`~ssml.document.Chapter` and a :class:`SegmentPolicy` in, segment
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ssml.annotations import CONTAINERS, Annotation, Sub, clip, formulas_of, leaf_spans
+from ssml.annotations import CONTAINERS, Annotation, Break, Sub, clip, formulas_of, leaf_spans
 from ssml.build import build_blocks
 from ssml.document import Chapter
 from ssml.latex import Formula
@@ -89,17 +89,46 @@ def segment_chapter(chapter: Chapter, policy: SegmentPolicy) -> list[Segment]:
             body.extend(_pieces(block, offset, number, policy.max_chars, annotations))
         offset += len(block) + 2
     spans.extend(_pack(body, policy.max_chars))
-    segments = []
+    segments: list[Segment] = []
     indexes = [_Index(chapter.block_annotations(n)) for n in range(len(chapter.blocks))]
     for index, (start, end, kind) in enumerate(spans):
         seg_text = text[start:end]
         is_last = index == len(spans) - 1
         pause = policy.chapter_end_pause_ms if is_last else _pause(kind, policy)
         blocks = _blocks(chapter, starts, indexes, start, end)
+        blocks, leading_ms, trailing_ms = _edge_breaks(blocks)
+        if leading_ms and segments:  # silence before the first word: the pause before it
+            before = segments[-1]
+            segments[-1] = replace(before, pause_after_ms=before.pause_after_ms + leading_ms)
         ssml = build_blocks(blocks, pause_ms=policy.paragraph_pause_ms, dialect=policy.dialect)
         formulas = tuple(f for _text, anns in blocks for f in formulas_of(anns))
-        segments.append(Segment(index, seg_text, start, end, ssml, pause, formulas))
+        segments.append(Segment(index, seg_text, start, end, ssml, pause + trailing_ms, formulas))
     return segments
+
+
+def _edge_breaks(
+    blocks: list[tuple[str, list[Annotation]]],
+) -> tuple[list[tuple[str, list[Annotation]]], int, int]:
+    """Breaks before a segment's first word or after its last one, taken out of its SSML:
+    ``(blocks, leading ms, trailing ms)``. The stitch trims each segment to its speech, so
+    silence at a segment's edge must be the stitcher's pause, or it would be cut."""
+    if not blocks:
+        return blocks, 0, 0
+    first_text, first = blocks[0]
+    last_text, last = blocks[-1]
+    lead = first_text[: len(first_text) - len(first_text.lstrip())]
+    trail_from = len(last_text.rstrip())
+    leading = [a for a in first if isinstance(a, Break) and a.start <= len(lead)]
+    trailing = [a for a in last if isinstance(a, Break) and a.start >= trail_from]
+    if len(blocks) == 1:
+        trailing = [a for a in trailing if a not in leading]
+    if not leading and not trailing:
+        return blocks, 0, 0
+    out = list(blocks)
+    out[0] = (first_text, [a for a in first if a not in leading])
+    last_kept = out[-1][1]
+    out[-1] = (out[-1][0], [a for a in last_kept if a not in trailing])
+    return out, sum(a.ms for a in leading), sum(a.ms for a in trailing)
 
 
 class _Index:

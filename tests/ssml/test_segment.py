@@ -135,3 +135,21 @@ def test_a_long_paragraph_of_formulas_is_cut_between_them() -> None:
         assert len(segment.text) <= 300
         assert text_content(segment.ssml) == segment.text + "\n"
         assert segment.text.count("Step") == len(segment.formulas)
+
+
+def test_breaks_at_a_segments_edges_become_the_pause_between_segments() -> None:
+    """The stitch trims every segment to its speech: silence written at a segment's edge
+    must reach the stitcher as its pause, or it would be cut away."""
+    from ssml.annotations import Break
+    from ssml.document import Chapter as DocChapter
+
+    first, second = "Hello there.", "Next paragraph starts. It has a middle pause."
+    chapter = DocChapter(
+        title="T",
+        paragraphs=(first, second),
+        annotations=((Break(len(first), 2000),), (Break(0, 1500), Break(29, 300))),
+    )
+    segments = segment_chapter(chapter, SegmentPolicy(max_chars=30, paragraph_pause_ms=700))
+    assert [s.pause_after_ms for s in segments] == [700 + 2000 + 1500, 0, 0]
+    assert "2000ms" not in segments[0].ssml and "1500ms" not in segments[1].ssml
+    assert '<break time="300ms"/>' in segments[2].ssml, "a break inside a segment stays"

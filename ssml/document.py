@@ -65,6 +65,8 @@ class BookMetadata:
     date: str | None = None
     description: str | None = None
     cover: Cover | None = None
+    #: a cover named by the document (a Markdown front matter), relative to it, not yet read
+    cover_file: str | None = None
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,10 @@ from narrate.errors import (
     UnsupportedFormatError,
     UsageError,
 )
-from ssml.document import Document
+from ssml.document import Cover, Document
 from ssml.ingest import epub, html, markdown, ssmldoc, text
 from ssml.ingest.clean import clean_text, scrub_document
+from ssml.ingest.epub import image_type
 
 __all__ = ["FORMATS", "MAX_INPUT_BYTES", "load", "parse_chapter_range", "select_chapters"]
 
@@ -77,7 +78,40 @@ def load(path: Path, *, include_matter: bool = False, format: str | None = None)
     if not document.chapters:
         raise _empty(path, document)
     document = scrub_document(document)
+    document = _with_cover_file(document, path)
     return replace(document, warnings=warnings + document.warnings)
+
+
+MAX_COVER_BYTES = 10 * 1024 * 1024
+
+
+def _with_cover_file(document: Document, path: Path) -> Document:
+    """Read the cover a document names (a front matter's ``cover:``): a JPEG or PNG file
+    beside the document or below its folder, at most 10 MB; anything else is a warning."""
+    name = document.metadata.cover_file
+    if not name or document.metadata.cover is not None:
+        return document
+    folder = path.resolve().parent
+    target = (folder / name).resolve()
+    problem = None
+    if Path(name).is_absolute() or not target.is_relative_to(folder):
+        problem = "it must be a path relative to the document, inside its folder"
+    elif not target.is_file():
+        problem = "there is no such file"
+    elif target.stat().st_size > MAX_COVER_BYTES:
+        problem = "it is larger than 10 MB"
+    cover = None
+    if problem is None:
+        data = target.read_bytes()
+        media_type = image_type(data)
+        if media_type is None:
+            problem = "it is not a JPEG or PNG image"
+        else:
+            cover = Cover(data, media_type)
+    if cover is None:
+        warning = f"the cover {name!r} named in {path.name} is not used: {problem}"
+        return replace(document, warnings=(*document.warnings, warning))
+    return replace(document, metadata=replace(document.metadata, cover=cover))
 
 
 def _clean(data: bytes, fmt: str, name: str) -> tuple[bytes, tuple[str, ...]]:

@@ -45,7 +45,8 @@ from mdit_py_plugins.dollarmath.index import math_block_dollar
 from mdit_py_plugins.footnote import footnote_plugin
 from mdit_py_plugins.front_matter import front_matter_plugin
 
-from ssml.document import Document
+from ssml.document import BookMetadata, Document
+from ssml.ingest.frontmatter import FrontMatter, read_front_matter
 from ssml.ingest.html import is_footnote_marker
 from ssml.ingest.text import Section, assemble, decode_utf8
 
@@ -158,7 +159,6 @@ def _unwrap(text: str, opener: str, closer: str, not_before: str | None) -> str:
 
 # --- Markdown ---------------------------------------------------------------------------
 
-_FRONT_TITLE_RE = re.compile(r"^title:\s*(.+?)\s*$", re.M)
 _SUP_OPEN_RE = re.compile(r"<sup\b", re.I)
 _BR_RE = re.compile(r"<br\b", re.I)
 _SUP_CLOSE_RE = re.compile(r"</sup\s*>", re.I)
@@ -451,17 +451,22 @@ class _Walk:
         return f"line {(self.origin[start] if start < len(self.origin) else start) + 1}"
 
 
-def document_title(tokens: Sequence[Token]) -> str | None:
-    """The front-matter ``title:``, else the only ``#`` heading if it opens the document.
+def front_matter(tokens: Sequence[Token]) -> tuple[FrontMatter, list[str]]:
+    """The YAML front matter's metadata (:mod:`ssml.ingest.frontmatter`), if there is one."""
+    for tok in tokens:
+        if tok.type == "front_matter":
+            return read_front_matter(tok.content)
+    return FrontMatter(), []
+
+
+def document_title(tokens: Sequence[Token], front: FrontMatter | None = None) -> str | None:
+    """The front matter's ``title``, else the only ``#`` heading if it opens the document.
 
     Like all text from this module, with its backslashes doubled (see the docstring).
     """
     body = [tok for tok in tokens if tok.type != "front_matter"]
-    for tok in tokens:
-        if tok.type == "front_matter":
-            match = _FRONT_TITLE_RE.search(tok.content)
-            if match:
-                return _literal(match.group(1).strip("'\"")) or None
+    if front is not None and front.title:
+        return _literal(front.title) or None
     h1_count = sum(1 for tok in body if tok.type == "heading_open" and tok.tag == "h1")
     if h1_count == 1 and len(body) > 1 and body[0].type == "heading_open" and body[0].tag == "h1":
         return render_inline(body[1].children or []).strip() or None
@@ -479,12 +484,22 @@ def parse(data: bytes, name: str, stem: str) -> Document:
     else:
         text = "\n".join(lines)
     tokens = _markdown().parse(text)
-    title = document_title(tokens)
+    front, front_warnings = front_matter(tokens)
+    title = document_title(tokens, front)
     walk = _Walk(origin, title or "Introduction")
     sections = walk.sections(tokens)
     return Document(
         chapters=tuple(assemble(sections)),
         title=title,
+        language=front.language,
         format="markdown",
-        warnings=tuple(walk.warnings),
+        warnings=tuple(front_warnings + walk.warnings),
+        metadata=BookMetadata(
+            title=front.title,
+            authors=front.authors,
+            language=front.language,
+            date=front.date,
+            description=front.description,
+            cover_file=front.cover,
+        ),
     )

@@ -16,6 +16,7 @@ from mutagen.mp4 import MP4
 
 from renderer.audio import decoded_duration_ms, ffmpeg_exe
 from tests.conftest import SAMPLE
+from tests.jobs.conftest import Cluster
 from tests.ssml.test_ingest_epub import CONTAINER, nav_doc, xhtml
 from tests.test_cli import check_output_folder, narrate
 
@@ -171,3 +172,19 @@ def test_epub_metadata_and_cover_reach_the_tags(
     tags = ID3(out / manifest["chapters"][0]["audio"])
     assert str(tags["TPE1"]) == "Jo Author" and str(tags["TDRC"]) == "1901"
     assert tags.getall("APIC")[0].data == cover.read_bytes()
+
+
+@pytest.mark.postgres
+@pytest.mark.distributed
+def test_a_submitted_job_is_mastered_by_the_workers(cluster: Cluster, tmp_path: Path) -> None:
+    cluster.start_worker("w1")
+    job_id = cluster.submit(SAMPLE, "--master", "acx", "--credits", "--author", "Ada Writer")
+    assert cluster.wait(job_id)["status"] == "done"
+    out = tmp_path / "fetched"
+    fetched = cluster.narrate("fetch", job_id, "--out", out)
+    assert fetched.returncode == 0, fetched.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["master"]["passed"] is True
+    files = [out / c["audio"] for c in manifest["chapters"]]
+    assert len(files) == 5  # the credits and three chapters
+    check_profile(cluster.env, files, "acx")

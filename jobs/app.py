@@ -59,7 +59,11 @@ app.conf.update(
         "narrate.stitch_chapter": {
             "time_limit": STITCH_TIME_LIMIT_S,
             "soft_time_limit": STITCH_TIME_LIMIT_S - 60,
-        }
+        },
+        "narrate.run_bulletin": {
+            "time_limit": STITCH_TIME_LIMIT_S,
+            "soft_time_limit": STITCH_TIME_LIMIT_S - 60,
+        },
     },
 )
 
@@ -78,6 +82,12 @@ def configure_app(settings: Settings) -> Celery:
             "task": "narrate.reap",
             "schedule": settings.reap_interval_s,
             "options": {"queue": CONTROL_QUEUE, "expires": settings.reap_interval_s * 4},
+        },
+        # bulletin schedules: due slots are claimed once, whoever checks (jobs.schedules)
+        "schedules": {
+            "task": "narrate.check_schedules",
+            "schedule": 60.0,
+            "options": {"queue": CONTROL_QUEUE, "expires": 120},
         },
     }
     return app

@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 SEGMENT_TASK = "narrate.synthesize_segment"
 STITCH_TASK = "narrate.stitch_chapter"
+BULLETIN_TASK = "narrate.run_bulletin"
 
 
 def send_segments(releases: Iterable[Work]) -> int:
@@ -27,6 +28,11 @@ def send_segments(releases: Iterable[Work]) -> int:
 def send_stitches(chapters: Iterable[Work]) -> int:
     """Send one message per chapter stitch; returns how many were sent."""
     return sum(_send(STITCH_TASK, work.item_id, work.priority) for work in chapters)
+
+
+def send_bulletins(runs: Iterable[Work]) -> int:
+    """Send one message per claimed schedule slot (on the urgent queue)."""
+    return sum(_send(BULLETIN_TASK, work.item_id, work.priority) for work in runs)
 
 
 def _send(task: str, item_id: int, priority: Priority) -> bool:

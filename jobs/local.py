@@ -23,12 +23,25 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from jobs import context as worker_context
-from jobs.claims import FollowUp, claim_ready_chapters
+from jobs.backoff import backoff_s
+from jobs.claims import (
+    FollowUp,
+    claim_ready_chapters,
+    claim_segment,
+    complete_segment,
+    defer_segment,
+    fail_segment,
+)
 from jobs.clock import clock_ms
 from jobs.db import Factory, transaction
 from jobs.models import Segment, SegmentStatus
 from jobs.settling import finish_job
+from jobs.stitching import claim_stitch, fail_chapter, stitch_chapter
+from jobs.storage import Storage
+from jobs.synthesis import render_claimed
+from narrate.errors import FatalError, NarrateError, RetryableError
 from narrate.settings import Settings
+from renderer.engine import Engine
 
 
 @dataclass(frozen=True)
@@ -151,3 +164,53 @@ def run_job(
             pool.shutdown(wait=False, cancel_futures=True)
             raise
     return finish_job(factory, job_id)
+
+
+def run_serially(
+    factory: Factory, storage: Storage, engine_for: Callable[[str], Engine], job_id: str
+) -> str:
+    """Run a job's segments and stitches one after another in this process, with no pool
+    and no broker (a bulletin inside a worker, whose process may not start others);
+    transient errors are tried again a few times. Returns the job's final status."""
+    with transaction(factory) as session:
+        pending = list(
+            session.scalars(
+                select(Segment.id)
+                .where(Segment.job_id == job_id, Segment.status != SegmentStatus.DONE)
+                .order_by(Segment.chapter_id, Segment.index)
+            )
+        )
+    stitches = list(claim_ready_chapters(factory, job_id, clock_ms()).stitch)
+    for segment_id in pending:
+        for attempt in range(1, SERIAL_ATTEMPTS + 1):
+            claim = claim_segment(factory, segment_id, clock_ms(), SERIAL_LEASE_MS)
+            if claim is None:  # done meanwhile, or held by a live worker
+                break
+            try:
+                reused, billed = render_claimed(storage, engine_for, claim)
+            except RetryableError as exc:
+                if attempt < SERIAL_ATTEMPTS:
+                    defer_segment(factory, claim, str(exc), clock_ms())
+                    time.sleep(backoff_s(attempt - 1, base_s=1.0, cap_s=10.0))
+                    continue
+                follow = fail_segment(factory, segment_id, str(exc), clock_ms())
+            except FatalError as exc:
+                follow = fail_segment(factory, segment_id, str(exc), clock_ms())
+            else:
+                follow = complete_segment(
+                    factory, segment_id, clock_ms(), reused=reused, billed_chars=billed
+                )
+            stitches += follow.stitch
+            break
+    for chapter_id in stitches:
+        if claim_stitch(factory, chapter_id, clock_ms(), SERIAL_LEASE_MS):
+            try:
+                stitch_chapter(factory, storage, chapter_id)
+            except NarrateError as exc:
+                fail_chapter(factory, chapter_id, str(exc))
+    return finish_job(factory, job_id)
+
+
+#: tries of a segment that meets transient errors in :func:`run_serially`
+SERIAL_ATTEMPTS = 3
+SERIAL_LEASE_MS = 10 * 60 * 1000

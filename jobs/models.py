@@ -215,3 +215,41 @@ class Heartbeat(Base):
     seen_ms: Mapped[int] = mapped_column(BigInteger)
     holder: Mapped[str | None] = mapped_column(String(200))
     lease_until_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Schedule(Base):
+    """A bulletin that runs on a schedule (``narrate bulletin schedule``): its definition as
+    it was when scheduled, where it writes, and the last slot beat has considered."""
+
+    __tablename__ = "schedules"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    #: the definition's TOML text and the folder its relative feed paths are read from
+    definition: Mapped[str] = mapped_column(Text)
+    base_dir: Mapped[str] = mapped_column(Text)
+    out_dir: Mapped[str] = mapped_column(Text)
+    base_url: Mapped[str | None] = mapped_column(Text)
+    timezone: Mapped[str] = mapped_column(String(64))
+    cron: Mapped[str] = mapped_column(String(120))
+    created_at_ms: Mapped[int] = mapped_column(BigInteger)
+    #: every slot up to this (epoch ms, UTC) has been run, claimed or recorded as missed
+    last_slot_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ScheduleRun(Base):
+    """One slot of a schedule: claimed once (the unique key), then done, failed or missed."""
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (Index("ix_schedule_runs_slot", "schedule_name", "slot_ms", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    schedule_name: Mapped[str] = mapped_column(
+        ForeignKey("schedules.name", ondelete="CASCADE"), index=True
+    )
+    slot_ms: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))  # running | done | failed | missed
+    claimed_at_ms: Mapped[int] = mapped_column(BigInteger)
+    finished_at_ms: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    #: the bulletin's audio file, when done
+    audio: Mapped[str | None] = mapped_column(Text)

@@ -27,12 +27,13 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from jobs import claims, clock, dispatch, housekeeping, stitching, synthesis
+from jobs import claims, clock, dispatch, housekeeping, scheduler, schedules, stitching, synthesis
 from jobs.app import app
 from jobs.backoff import backoff_s
 from jobs.context import Context, context
@@ -180,3 +181,20 @@ def _follow_up(ctx: Context, follow: claims.FollowUp, priority: Priority) -> Non
         return  # the embedded executor does its own fan-in from the returned follow-up
     dispatch.send_stitches(Work(chapter_id, priority) for chapter_id in follow.stitch)
     housekeeping.feed_now(ctx, clock.clock_ms())
+
+
+@app.task(name="narrate.check_schedules", ignore_result=True)  # type: ignore[untyped-decorator]
+def check_schedules() -> int:
+    """Claim the schedules' due slots and send each bulletin to the urgent queue (beat,
+    every minute)."""
+    ctx = context()
+    claimed = schedules.claim_due(ctx.factory, datetime.now(UTC))
+    return dispatch.send_bulletins(Work(c.run_id, Priority.URGENT) for c in claimed)
+
+
+@app.task(name="narrate.run_bulletin", ignore_result=True)  # type: ignore[untyped-decorator]
+def run_bulletin(run_id: int) -> None:
+    """Render one scheduled bulletin in this worker process (serially: it may not start
+    processes of its own)."""
+    ctx = context()
+    scheduler.run_claimed(ctx.settings, ctx.factory, run_id, serially=True)

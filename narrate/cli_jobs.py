@@ -101,10 +101,23 @@ def worker(
 @click.command()
 @click.option("--loglevel", default="info", show_default=True)
 def beat(loglevel: str) -> None:
-    """Run the scheduler that feeds segments and reaps lost work (run exactly one)."""
+    """Run the scheduler: bulletin schedules, and (with a broker) feeding and reaping.
+
+    Without NARRATE_BROKER_URL it runs the bulletin schedules itself, on this machine, on
+    the embedded database (SQLite is enough)."""
+    settings = _settings()
+    if settings.broker_url is None:
+        import logging
+
+        from jobs.scheduler import run_forever
+
+        logging.basicConfig(level=loglevel.upper(), format="narrate beat: %(message)s")
+        click.echo("narrate beat: no broker: running bulletin schedules on this machine", err=True)
+        run_forever(settings)
+        return
     from jobs.submit import run_beat
 
-    run_beat(_settings(), loglevel)
+    run_beat(settings, loglevel)
 
 
 # --- submit ---------------------------------------------------------------------------

@@ -22,6 +22,9 @@ Distributed-mode tuning (seconds unless named otherwise):
 * ``NARRATE_MAX_INFLIGHT`` (32): segments queued or running at once, all jobs together;
   ``NARRATE_JOB_INFLIGHT`` (same): at once for one job.
 * ``NARRATE_FEED_INTERVAL_S`` (2) and ``NARRATE_REAP_INTERVAL_S`` (15): beat's periods.
+
+Bulletins: ``NARRATE_FEED_TIMEOUT_S`` (10) a feed's connect/read timeout,
+``NARRATE_FEED_DEADLINE_S`` (30) the longest a feed may take to arrive.
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ class Settings:
     job_inflight: int = 32
     feed_interval_s: float = 2.0
     reap_interval_s: float = 15.0
+    #: a bulletin's feed fetch: connect/read timeout, and the whole fetch's deadline
+    feed_timeout_s: float = 10.0
+    feed_deadline_s: float = 30.0
 
     @property
     def lease_ms(self) -> int:
@@ -75,6 +81,8 @@ class Settings:
             job_inflight=int(_number(env, "NARRATE_JOB_INFLIGHT", max_inflight, whole=True)),
             feed_interval_s=_number(env, "NARRATE_FEED_INTERVAL_S", 2),
             reap_interval_s=_number(env, "NARRATE_REAP_INTERVAL_S", 15),
+            feed_timeout_s=_number(env, "NARRATE_FEED_TIMEOUT_S", 10),
+            feed_deadline_s=_number(env, "NARRATE_FEED_DEADLINE_S", 30),
         )
 
 

@@ -18,7 +18,7 @@ from jobs.storage import Storage
 from jobs.throttle import DEFAULT_LIMITS, FileThrottle, limits_with_margin
 from narrate.errors import ConfigurationError
 from narrate.settings import Settings
-from renderer.engine import Engine, RequestGate
+from renderer.engine import Engine, RequestGate, engine_cache_dir
 from renderer.engines import get_engine
 
 
@@ -32,8 +32,9 @@ class Context:
     distributed: bool = False
 
     def engine(self, name: str) -> Engine:
-        """This process's engine ``name``, using this context's gate."""
-        return get_engine(name, self.gate)
+        """This process's engine ``name``, using this context's gate, keeping derived
+        files (Piper's patched models) under the storage folder."""
+        return get_engine(name, self.gate, cache_dir=engine_cache_dir(self.storage.root))
 
 
 _context: Context | None = None

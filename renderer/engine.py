@@ -1,10 +1,21 @@
-"""The engine Protocol: the one interface every synthesis engine implements."""
+"""The engine Protocol (the one interface every synthesis engine implements) and
+:class:`EngineSpec`, the declaration each engine module makes of itself.
+
+An engine is one module that declares ``SPEC = EngineSpec(...)``: its name, a factory,
+the SSML dialect object it takes, its capabilities and limits. The registry
+(:mod:`renderer.engines`) is a table of those modules; nothing else in narrate asks an
+engine's name what it can do.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol, runtime_checkable
+
+from ssml.dialects import Dialect
 
 
 @dataclass(frozen=True)
@@ -15,6 +26,8 @@ class Voice:
     name: str
     languages: tuple[str, ...] = ()
     gender: str | None = None
+    #: the rate of the audio it makes, where the engine knows it without synthesizing
+    sample_rate_hz: int | None = None
 
 
 @dataclass(frozen=True)
@@ -107,14 +120,73 @@ class OpenGate:
         return None
 
 
+def engine_cache_dir(storage_root: Path) -> Path:
+    """Where engines keep files they derive once per model, under the storage folder
+    (shared by the workers like the audio)."""
+    return storage_root / "engines"
+
+
+@dataclass(frozen=True)
+class EngineSetup:
+    """What a process gives the engines it creates.
+
+    ``gate`` is asked before each request to a rate-limited provider; ``cache_dir`` is
+    where an engine may keep files it derives once and reuses (Piper's patched models),
+    None for the default (``NARRATE_STORAGE_DIR``).
+    """
+
+    gate: RequestGate = field(default_factory=lambda: OpenGate())
+    cache_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """What an engine is, declared once in its own module as ``SPEC``.
+
+    The registry (:mod:`renderer.engines`) lists these; the CLI, planning, estimates and
+    credits read them instead of switching on engine names.
+    """
+
+    #: what ``--engine`` takes
+    name: str
+    #: the engine's name in credits and messages ("espeak-ng", "Piper")
+    display_name: str
+    #: makes the process's instance (called once per process and setup)
+    factory: Callable[[EngineSetup], Engine]
+    #: the SSML dialect object its documents are compiled to
+    dialect: Dialect
+    #: the most characters of text one segment may hold (an instance may be configured
+    #: otherwise: ``Engine.max_segment_chars`` is what counts)
+    max_segment_chars: int
+    #: whether ``--pitch`` other than 1.0 can be honoured
+    pitch: bool = True
+    #: whether the engine reports word marks (else words are spread evenly)
+    word_marks: bool = True
+    #: whether the provider bills characters (``narrate estimate`` prices them)
+    billing: bool = False
+    #: the family of provider accounts whose rate limit the request gate enforces
+    #: (the part of an account id before "/"), None for an engine without one
+    rate_limit_account: str | None = None
+    #: whether the instance depends on ``EngineSetup.cache_dir``
+    uses_cache: bool = False
+    #: how to install it when it is an optional extra ("pip install 'narrate[piper]'")
+    install_hint: str | None = None
+
+    @property
+    def uses_gate(self) -> bool:
+        return self.rate_limit_account is not None
+
+
 @runtime_checkable
 class Engine(Protocol):
     """A synthesis engine. Implementations raise errors from :mod:`narrate.errors`."""
 
+    #: the declaration of the engine's module (its ``SPEC``)
+    spec: EngineSpec
     name: str
     #: the voice used when the user names none
     default_voice: str
-    #: the SSML dialect it accepts (see ssml.build.DIALECTS)
+    #: the name of the SSML dialect it accepts (``spec.dialect.name``)
     ssml_dialect: str
     #: the most characters of text one segment may hold for this engine
     max_segment_chars: int
@@ -122,6 +194,12 @@ class Engine(Protocol):
     def synthesize(self, request: SynthesisRequest) -> SynthesisResult: ...
 
     def voices(self) -> list[Voice]: ...
+
+    def complete(self, request: SynthesisRequest) -> SynthesisRequest:
+        """The request with every setting that shapes the audio made explicit (what a
+        job should store, so that it is part of the segment's content hash); an engine
+        whose defaults are fixed returns it unchanged. Checks it as :meth:`check` does."""
+        ...
 
     def check(self, request: SynthesisRequest) -> None:
         """Refuse, before any synthesis, a request the engine would reject.

@@ -67,12 +67,16 @@ from typing import Any
 
 from narrate.errors import SynthesisFailedError, VoiceNotFoundError
 from renderer.engine import (
+    Engine,
+    EngineSetup,
+    EngineSpec,
     SynthesisRequest,
     SynthesisResult,
     Voice,
     WordMark,
     validate_prosody,
 )
+from ssml.dialects import ESPEAK, MARK_PREFIX
 
 SAMPLE_RATE_HZ = 22050
 
@@ -567,7 +571,7 @@ def _resolve_voice(lib: _Library, voice: str) -> str:
     return f"{base}+{file_name}"
 
 
-_SPAN_MARK_RE = re.compile(r'<mark\s+name="narrate-([az])(\d+)"\s*/>')
+_SPAN_MARK_RE = re.compile(r'<mark\s+name="' + re.escape(MARK_PREFIX) + r'([az])(\d+)"\s*/>')
 
 
 def _mark_spans(ssml: str, offsets: list[int]) -> dict[str, tuple[int, int]]:
@@ -600,7 +604,7 @@ def _marks(
     strided = samples[::_PEAK_STRIDE]
     peak = max(max(strided), -min(strided)) if strided else 0
     threshold = peak * _SILENCE_FRACTION
-    spans = _mark_spans(ssml, offsets) if "narrate-a" in ssml else {}
+    spans = _mark_spans(ssml, offsets) if f"{MARK_PREFIX}a" in ssml else {}
     # for each event, the sample where the next WORD/END/SENTENCE event starts
     bounds = [total] * len(events)
     nxt = total
@@ -611,8 +615,8 @@ def _marks(
     marks: list[WordMark] = []
     inside: tuple[int, int, int] | None = None  # (span start, span end, start sample)
     for k, ev in enumerate(events):
-        if ev.type == _EVENT_MARK and ev.name.startswith("narrate-"):
-            side, key = ev.name[len("narrate-")], ev.name[len("narrate-") + 1 :]
+        if ev.type == _EVENT_MARK and ev.name.startswith(MARK_PREFIX):
+            side, key = ev.name[len(MARK_PREFIX)], ev.name[len(MARK_PREFIX) + 1 :]
             span = spans.get(key)
             sample = min(max(ev.sample, 0), total)
             if side == "a" and span is not None:
@@ -661,6 +665,20 @@ def _marks(
     return tuple(marks)
 
 
+def _create(setup: EngineSetup) -> Engine:
+    return EspeakEngine()
+
+
+#: the engine's declaration (see renderer.engines)
+SPEC = EngineSpec(
+    name="espeak",
+    display_name="espeak-ng",
+    factory=_create,
+    dialect=ESPEAK,
+    max_segment_chars=1500,
+)
+
+
 class EspeakEngine:
     """espeak-ng, in process. Implements :class:`renderer.engine.Engine`.
 
@@ -670,10 +688,11 @@ class EspeakEngine:
     ``espeak-ng-data/voices/!v``. Variants are not listed by :meth:`voices`.
     """
 
-    name = "espeak"
-    ssml_dialect = "espeak"
+    spec = SPEC
+    name = SPEC.name
+    ssml_dialect = SPEC.dialect.name
     default_voice = "en-us"
-    max_segment_chars = 1500
+    max_segment_chars = SPEC.max_segment_chars
 
     def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
         rate, pitch, volume = espeak_parameters(request.rate, request.pitch, request.volume)
@@ -689,6 +708,11 @@ class EspeakEngine:
             pcm = samples.tobytes()
         return SynthesisResult(pcm=pcm, sample_rate_hz=SAMPLE_RATE_HZ, marks=marks)
 
+    def complete(self, request: SynthesisRequest) -> SynthesisRequest:
+        """Nothing implicit shapes the audio: the request as it is (checked)."""
+        self.check(request)
+        return request
+
     def check(self, request: SynthesisRequest) -> None:
         espeak_parameters(request.rate, request.pitch, request.volume)
         with _LOCK:
@@ -699,6 +723,15 @@ class EspeakEngine:
         with _LOCK:
             infos = list(_library().voices)
         return sorted(
-            (Voice(id=v.id, name=v.name, languages=v.languages, gender=v.gender) for v in infos),
+            (
+                Voice(
+                    id=v.id,
+                    name=v.name,
+                    languages=v.languages,
+                    gender=v.gender,
+                    sample_rate_hz=SAMPLE_RATE_HZ,
+                )
+                for v in infos
+            ),
             key=lambda v: v.id,
         )

@@ -26,9 +26,19 @@ from narrate.errors import (
     UsageError,
     VoiceNotFoundError,
 )
-from renderer.engine import SynthesisRequest, SynthesisResult, Voice, WordMark, validate_prosody
+from renderer.engine import (
+    Engine,
+    EngineSetup,
+    EngineSpec,
+    SynthesisRequest,
+    SynthesisResult,
+    Voice,
+    WordMark,
+    validate_prosody,
+)
 from renderer.timing import tokenize
 from ssml.build import text_content
+from ssml.dialects import ESPEAK
 
 SAMPLE_RATE_HZ = 22050
 MS_PER_CHAR = 60
@@ -37,14 +47,38 @@ STUB_TRANSIENT_FAILURES = 2
 _attempts: Counter[str] = Counter()
 
 
+def _create(setup: EngineSetup) -> Engine:
+    return StubEngine()
+
+
+#: the engine's declaration (see renderer.engines); it reads espeak's dialect
+SPEC = EngineSpec(
+    name="stub",
+    display_name="stub",
+    factory=_create,
+    dialect=ESPEAK,
+    max_segment_chars=400,
+)
+
+
 class StubEngine:
-    name = "stub"
-    ssml_dialect = "espeak"
+    spec = SPEC
+    name = SPEC.name
+    ssml_dialect = SPEC.dialect.name
     default_voice = "stub"
-    max_segment_chars = 400
+    max_segment_chars = SPEC.max_segment_chars
 
     def voices(self) -> list[Voice]:
-        return [Voice(id="stub", name="Stub tones", languages=("en", "zh"))]
+        return [
+            Voice(
+                id="stub", name="Stub tones", languages=("en", "zh"), sample_rate_hz=SAMPLE_RATE_HZ
+            )
+        ]
+
+    def complete(self, request: SynthesisRequest) -> SynthesisRequest:
+        """Nothing implicit shapes the audio: the request as it is (checked)."""
+        self.check(request)
+        return request
 
     def check(self, request: SynthesisRequest) -> None:
         validate_prosody(request.rate, request.pitch, request.volume)

@@ -4,7 +4,8 @@ A manuscript that contains ``<``, ``&`` or ``<speak>`` is read as those characte
 escapes them on serialisation. The text content of the built document (all text nodes
 in order) is exactly the segment text plus a final newline, so engines can map their
 word positions back to the segment text. Annotations (formulas, lexicon entries,
-numbers, pauses, ...) are compiled per dialect by :mod:`ssml.dialects`.
+numbers, pauses, ...) are compiled per dialect by :mod:`ssml.dialects`; ``dialect`` is a
+dialect object or its name.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from collections.abc import Sequence
 from lxml import etree
 
 from ssml.annotations import Annotation
-from ssml.dialects import DIALECTS, compile_blocks
+from ssml.dialects import DIALECTS, Dialect, compile_blocks
 
-__all__ = ["DIALECTS", "build_blocks", "build_ssml", "text_content"]
+__all__ = ["DIALECTS", "Dialect", "build_blocks", "build_ssml", "text_content"]
 
 
-def build_ssml(paragraphs: Sequence[str], *, pause_ms: int, dialect: str = "espeak") -> str:
+def build_ssml(
+    paragraphs: Sequence[str], *, pause_ms: int, dialect: Dialect | str = "espeak"
+) -> str:
     """A ``<speak>`` document reading ``paragraphs`` with a ``<break>`` between them.
 
     The paragraphs are separated by ``"\\n\\n"`` in the text content (the same separator
@@ -30,7 +33,10 @@ def build_ssml(paragraphs: Sequence[str], *, pause_ms: int, dialect: str = "espe
 
 
 def build_blocks(
-    blocks: Sequence[tuple[str, Sequence[Annotation]]], *, pause_ms: int, dialect: str = "espeak"
+    blocks: Sequence[tuple[str, Sequence[Annotation]]],
+    *,
+    pause_ms: int,
+    dialect: Dialect | str = "espeak",
 ) -> str:
     """Like :func:`build_ssml`, for blocks that carry annotations (offsets into each)."""
     return compile_blocks(blocks, pause_ms=pause_ms, dialect=dialect)

@@ -39,17 +39,44 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from renderer.cosyvoice.client import CosyVoiceClient
-from renderer.cosyvoice.config import ServiceConfig, from_env
+from renderer.cosyvoice.config import DEFAULT_SEGMENT_CHARS, ServiceConfig, from_env
 from renderer.cosyvoice.models import DEFAULT_VOICE, SYSTEM_VOICES
 from renderer.cosyvoice.options import TaskSettings, resolve
 from renderer.cosyvoice.result import assemble
 from renderer.cosyvoice.text import TaskPlan, plan_task
-from renderer.engine import RequestGate, SynthesisRequest, SynthesisResult, Voice
+from renderer.engine import (
+    Engine,
+    EngineSetup,
+    EngineSpec,
+    RequestGate,
+    SynthesisRequest,
+    SynthesisResult,
+    Voice,
+)
+from ssml.dialects import COSYVOICE
+
+
+def _create(setup: EngineSetup) -> Engine:
+    return CosyVoiceEngine(setup.gate)
+
+
+#: the engine's declaration (see renderer.engines); the segment size is the default of
+#: NARRATE_COSYVOICE_SEGMENT_CHARS, which an instance's config may change
+SPEC = EngineSpec(
+    name="cosyvoice",
+    display_name="CosyVoice",
+    factory=_create,
+    dialect=COSYVOICE,
+    max_segment_chars=DEFAULT_SEGMENT_CHARS,
+    billing=True,
+    rate_limit_account="cosyvoice",
+)
 
 
 class CosyVoiceEngine:
-    name = "cosyvoice"
-    ssml_dialect = "cosyvoice"
+    spec = SPEC
+    name = SPEC.name
+    ssml_dialect = SPEC.dialect.name
     default_voice = DEFAULT_VOICE
 
     def __init__(self, gate: RequestGate | None = None, config: ServiceConfig | None = None):
@@ -63,6 +90,11 @@ class CosyVoiceEngine:
             Voice(id=voice, name=f"{name} [{family}]", languages=languages)
             for voice, (family, name, languages) in SYSTEM_VOICES.items()
         ]
+
+    def complete(self, request: SynthesisRequest) -> SynthesisRequest:
+        """Nothing implicit shapes the audio: the request as it is (checked)."""
+        self.check(request)
+        return request
 
     def check(self, request: SynthesisRequest) -> None:
         """The voice, model, options and prosody (:meth:`check_request`) and the API key."""

@@ -293,7 +293,8 @@ def voices(ctx: click.Context, engine: str, as_json: bool) -> None:
         return
     for voice in found:
         languages = ",".join(voice.languages)
-        click.echo(f"{voice.id:24s} {voice.name:32s} {languages}")
+        rate = f"{voice.sample_rate_hz} Hz" if voice.sample_rate_hz else ""
+        click.echo(f"{voice.id:24s} {voice.name:32s} {languages:12s} {rate}".rstrip())
 
 
 @cli.command()

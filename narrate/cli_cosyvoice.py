@@ -16,6 +16,8 @@ from typing import Any
 
 import click
 
+from renderer.engines import ENGINES
+
 DEFAULT_PREFIX = "narrate"
 
 
@@ -201,7 +203,13 @@ def estimate_document(
 
 @click.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
-@click.option("--engine", type=click.Choice(["cosyvoice"]), default="cosyvoice", show_default=True)
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="cosyvoice",
+    show_default=True,
+    help="A billed engine is priced; one that runs here is timed (CPU and wall time).",
+)
 @click.option("--model", help="The model (default: NARRATE_COSYVOICE_MODEL or v3-flash).")
 @click.option("--chapters", metavar="RANGE", help="Only these chapters, 1-based: 3-5 or 1,4-6.")
 @click.option("--include-matter", is_flag=True, help="Also count front and back matter.")
@@ -236,13 +244,28 @@ def estimate(
     prices: Path | None,
     as_json: bool,
 ) -> None:
-    """Characters, requests, minimum time and price of rendering INPUT with CosyVoice."""
+    """Characters, requests, minimum time and price of rendering INPUT with CosyVoice;
+    with an engine that runs here (espeak, piper), the audio and synthesis time."""
     import os
 
     from jobs.throttle import DEFAULT_LIMITS
     from narrate.cli import _parse_options
     from renderer.cosyvoice.billing import load_prices
+    from renderer.engines import engine_spec
 
+    spec = engine_spec(engine)
+    if not spec.billing:
+        estimate_time(
+            input_path,
+            engine=engine,
+            chapters=chapters,
+            include_matter=include_matter,
+            rate=rate,
+            lexicon=lexicon,
+            latex=latex,
+            as_json=as_json,
+        )
+        return
     table = load_prices(prices, os.environ)
     chosen, region, costs = estimate_document(
         input_path,
@@ -258,7 +281,7 @@ def estimate(
     requests = sum(c.segments for c in costs)
     billed = sum(c.billed for c in costs)
     characters = sum(c.characters for c in costs)
-    limit = DEFAULT_LIMITS["cosyvoice"]
+    limit = DEFAULT_LIMITS[spec.rate_limit_account or engine]
     per_second = limit.requests / (limit.window_ms / 1000)
     minimum_s = requests / per_second
     paced_s = requests * limit.span_s / limit.requests
@@ -294,6 +317,105 @@ def estimate(
         f"price: {price} {table.currency} ({chosen} at {table.per_10k[chosen]} "
         f"{table.currency} per 10,000 characters; {table.source})"
     )
+
+
+@dataclass(frozen=True)
+class ChapterTime:
+    index: int
+    title: str
+    segments: int
+    characters: int
+    audio_seconds: float
+
+
+def estimate_time(
+    input_path: Path,
+    *,
+    engine: str,
+    chapters: str | None,
+    include_matter: bool,
+    rate: float,
+    lexicon: Path | None,
+    latex: str,
+    as_json: bool,
+) -> None:
+    """``estimate`` for an engine that runs on this machine: time, not money.
+
+    Audio length follows from the characters and the engine's measured pace
+    (``EngineSpec.chars_per_audio_s``) at ``--rate``; CPU time from its measured cost
+    per second of audio; wall time from the processes a render uses (``NARRATE_WORKERS``,
+    default the cores), never more than there are segments.
+    """
+    from jobs.planning import plan_document
+    from jobs.render import RenderRequest, policy_for, read_document
+    from narrate.errors import UsageError
+    from narrate.settings import Settings
+    from renderer.engine import validate_prosody
+    from renderer.engines import get_engine
+
+    validate_prosody(rate, 1.0, 1.0)
+    engine_obj = get_engine(engine)
+    spec = engine_obj.spec
+    if spec.chars_per_audio_s is None or spec.cpu_s_per_audio_s is None:
+        raise UsageError(f"narrate has no measured pace for the {engine} engine to estimate from")
+    request = RenderRequest(
+        input_path,
+        engine,
+        chapters=chapters,
+        include_matter=include_matter,
+        lexicon=lexicon,
+        latex=latex,
+    )
+    planned = plan_document(read_document(request), policy_for(engine_obj))
+    workers = Settings.from_env().workers
+    rows = [
+        ChapterTime(
+            chapter.index,
+            chapter.title,
+            len(chapter.segments),
+            sum(s.chars for s in chapter.segments),
+            round(sum(s.chars for s in chapter.segments) / spec.chars_per_audio_s / rate, 1),
+        )
+        for chapter in planned
+    ]
+    segments = sum(r.segments for r in rows)
+    characters = sum(r.characters for r in rows)
+    audio_s = characters / spec.chars_per_audio_s / rate
+    cpu_s = audio_s * spec.cpu_s_per_audio_s
+    processes = max(1, min(workers, segments))
+    wall_s = cpu_s / processes
+    if as_json:
+        payload = {
+            "engine": engine,
+            "characters": characters,
+            "segments": segments,
+            "audio_seconds": round(audio_s, 1),
+            "cpu_seconds": round(cpu_s, 1),
+            "processes": processes,
+            "wall_seconds": round(wall_s, 1),
+            "chars_per_audio_s": spec.chars_per_audio_s,
+            "cpu_s_per_audio_s": spec.cpu_s_per_audio_s,
+            "chapters": [r.__dict__ for r in rows],
+        }
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        click.echo(
+            f"{row.index:3d}. {row.title}: {row.segments} segments, {row.characters} "
+            f"characters, about {_clock(row.audio_seconds)} of audio"
+        )
+    click.echo(
+        f"total: {characters} characters, {segments} segments, about {_clock(audio_s)} of "
+        f"audio\nsynthesis: about {_clock(cpu_s)} of CPU ({spec.display_name} at "
+        f"{spec.cpu_s_per_audio_s:g} CPU s per audio s), about {_clock(wall_s)} on "
+        f"{processes} process(es) (NARRATE_WORKERS), plus stitching and encoding"
+    )
+
+
+def _clock(seconds: float) -> str:
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 # --- voices ---------------------------------------------------------------------------

@@ -171,6 +171,11 @@ class EngineSpec:
     uses_cache: bool = False
     #: how to install it when it is an optional extra ("pip install 'narrate[piper]'")
     install_hint: str | None = None
+    #: characters of English text its default voice speaks per second at rate 1.0, and
+    #: the CPU seconds one process spends per second of audio: what ``narrate estimate``
+    #: predicts time from for an engine that runs here (None: not measured)
+    chars_per_audio_s: float | None = None
+    cpu_s_per_audio_s: float | None = None
 
     @property
     def uses_gate(self) -> bool:

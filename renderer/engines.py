@@ -25,6 +25,7 @@ _MODULES = {
     "espeak": "renderer.espeak",
     "stub": "renderer.stub",
     "cosyvoice": "renderer.cosyvoice.engine",
+    "piper": "renderer.piper.spec",
 }
 #: engine names, in the order ``--engine`` lists them
 ENGINES = tuple(_MODULES)

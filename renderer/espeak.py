@@ -676,6 +676,9 @@ SPEC = EngineSpec(
     factory=_create,
     dialect=ESPEAK,
     max_segment_chars=1500,
+    # measured: 50,137 characters made 2892 s of audio in 4.5 s of CPU
+    chars_per_audio_s=17.3,
+    cpu_s_per_audio_s=0.0016,
 )
 
 

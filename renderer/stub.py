@@ -58,6 +58,8 @@ SPEC = EngineSpec(
     factory=_create,
     dialect=ESPEAK,
     max_segment_chars=400,
+    chars_per_audio_s=14.0,
+    cpu_s_per_audio_s=0.002,
 )
 
 

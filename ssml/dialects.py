@@ -2,7 +2,7 @@
 
 A dialect is an object (:class:`Dialect`): what its engine's markup looks like is in its
 methods and attributes, never in a switch on its name. Engines declare the dialect they
-take (``renderer.engine.EngineSpec.dialect``); :data:`DIALECTS` maps names to the
+take (``renderer.engine.EngineSpec.dialect``); :data:`DIALECTS` maps names to the three
 dialects:
 
 ``espeak`` (:data:`ESPEAK`: espeak-ng, and the stub engine)
@@ -32,6 +32,16 @@ dialects:
     ``language_hints``, not part of the service's SSML: the engine reads and removes
     it with :func:`language_hint` before sending. It reads LaTeX itself in Chinese text
     (``--latex passthrough``).
+
+``piper`` (:data:`PIPER`: Piper voices, which take plain text and inline IPA only)
+    ``<speak>``, ``<break time>`` (0 to 10 s: the engine inserts the silence),
+    ``<sub alias>`` (numbers, formulas, lexicon aliases; a formula's lone letters are
+    respelled as for espeak, whose phonemizer Piper uses), ``<phoneme alphabet="ipa"
+    ph>`` (the engine sends it as Piper's inline ``[[ IPA ]]``; CMU is converted to
+    espeak-style IPA, other alphabets fall back to their alias). ``<say-as>`` is read
+    by narrate into a ``<sub>`` (letters, digits, dates, ...). No emphasis, prosody,
+    voice or marks: their text is kept. The engine times words itself, from the
+    phoneme alignments of the voice (:mod:`renderer.piper`).
 
 Every dialect ends the body with ``"\\n"`` (espeak reads a final full stop after a tag
 as "dot" otherwise), separates blocks with ``"\\n\\n"`` and a ``<break>``, and keeps the
@@ -124,6 +134,52 @@ _ESPEAK_LETTER_NAMES = {
     "y": "why",
     "z": "zee",
 }
+_DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+#: CMU phones as espeak-style IPA (what Piper's voices were trained on); a stress digit
+#: 1 or 2 puts ˈ or ˌ before the vowel, as espeak writes it
+_CMU_TO_IPA = {
+    "AA": "ɑː",
+    "AE": "æ",
+    "AH": "ʌ",
+    "AO": "ɔː",
+    "AW": "aʊ",
+    "AY": "aɪ",
+    "EH": "ɛ",
+    "ER": "ɜː",
+    "EY": "eɪ",
+    "IH": "ɪ",
+    "IY": "iː",
+    "OW": "oʊ",
+    "OY": "ɔɪ",
+    "UH": "ʊ",
+    "UW": "uː",
+    "B": "b",
+    "CH": "tʃ",
+    "D": "d",
+    "DH": "ð",
+    "F": "f",
+    "G": "ɡ",
+    "HH": "h",
+    "JH": "dʒ",
+    "K": "k",
+    "L": "l",
+    "M": "m",
+    "N": "n",
+    "NG": "ŋ",
+    "P": "p",
+    "R": "ɹ",
+    "S": "s",
+    "SH": "ʃ",
+    "T": "t",
+    "TH": "θ",
+    "V": "v",
+    "W": "w",
+    "Y": "j",
+    "Z": "z",
+    "ZH": "ʒ",
+}
+#: IPA characters that mean nothing to Piper: delimiters and syllable dots
+_IPA_STRIP_RE = re.compile(r"[/\[\]{}.]")
 
 
 class UnsupportedMarkupError(InputError):
@@ -180,7 +236,8 @@ class Dialect:
     """The SSML an engine takes: how annotations compile to it and what it accepts.
 
     Subclasses override the methods where their engine differs; the attributes say the
-    rest. Instances are shared constants (:data:`ESPEAK`, :data:`COSYVOICE`).
+    rest. Instances are shared constants (:data:`ESPEAK`, :data:`COSYVOICE`,
+    :data:`PIPER`).
     """
 
     name: str
@@ -419,6 +476,50 @@ class CosyVoiceDialect(Dialect):
         return problems
 
 
+#: the longest single pause the Piper dialect asks its engine for
+PIPER_MAX_BREAK_MS = 10_000
+
+
+class PiperDialect(Dialect):
+    def break_time(self, ms: int) -> str:
+        return f"{min(PIPER_MAX_BREAK_MS, max(0, ms))}ms"
+
+    def leaf(self, parent: etree._Element, shown: str, a: Annotation, state: _State) -> None:
+        alias: str | None = None
+        if isinstance(a, Sub):
+            alias = espeak_alias(a.alias) if a.formula is not None else a.alias
+        elif isinstance(a, Phoneme):
+            ipa = piper_ipa(a.ph, a.alphabet)
+            if ipa:
+                element = etree.SubElement(parent, "phoneme", alphabet="ipa", ph=ipa)
+                element.text = shown
+                return
+            alias = a.alias
+        elif isinstance(a, SayAs):
+            alias = _spelled(shown, a.interpret_as)
+        if not alias or not alias.strip():
+            self.append_text(parent, shown, state)
+            return
+        sub = etree.SubElement(parent, "sub", alias=alias)
+        sub.text = shown
+
+    def value_problems(self, element: etree._Element, name: str, source: bool) -> list[str]:
+        problems = super().value_problems(element, name, source)
+        get = element.get
+        if name == "break" and not source:
+            m = _BREAK_RE.match(get("time") or "")
+            if m and int(m.group(1)) * (1000 if m.group(2) == "s" else 1) > PIPER_MAX_BREAK_MS:
+                problems.append(f"break time {get('time')!r} is longer than 10 s")
+        if name == "phoneme":
+            alphabet = get("alphabet") or "ipa"
+            ph = get("ph") or ""
+            if not source and alphabet != "ipa":
+                problems.append(f"phoneme alphabet {alphabet!r} is not ipa")
+            elif "[[" in ph or "]]" in ph or not ph.strip():
+                problems.append(f"phoneme ph {ph!r} is not an IPA string")
+        return problems
+
+
 def _plain_text(parent: etree._Element, text: str) -> None:
     if not text:
         return
@@ -435,6 +536,50 @@ def _verbalized(shown: str) -> str | None:
     if len(spoken) == 1 and spoken[0].start == 0 and spoken[0].end == len(shown):
         return spoken[0].alias
     return None
+
+
+def _spelled(shown: str, interpret_as: str) -> str | None:
+    """A say-as read into words: letters and digits one by one, or as narrate reads it."""
+    if interpret_as in ("characters", "spell-out", "tts:char", "digits", "tts:digits"):
+        names = [
+            _DIGIT_NAMES[int(ch)] if ch.isdigit() else _ESPEAK_LETTER_NAMES.get(ch.lower(), ch)
+            for ch in shown
+            if ch.isalnum()
+        ]
+        return " ".join(names) or None
+    return _verbalized(shown)
+
+
+def piper_ipa(ph: str, alphabet: str) -> str | None:
+    """Phonemes as the IPA Piper takes inline (``[[ ... ]]``), or None.
+
+    IPA is kept as written (delimiters and syllable dots removed); CMU is converted to
+    espeak-style IPA; other alphabets cannot be converted.
+    """
+    if alphabet == "ipa":
+        ipa = _IPA_STRIP_RE.sub("", ph).strip()
+    elif alphabet == "cmu":
+        ipa = cmu_to_ipa(ph) or ""
+    else:
+        return None
+    return ipa if ipa and "[[" not in ipa and "]]" not in ipa else None
+
+
+def cmu_to_ipa(cmu: str) -> str | None:
+    """``T AH0 M EY1 T OW2`` -> ``təmˈeɪtˌoʊ``; None if a phone is unknown."""
+    out: list[str] = []
+    for token in cmu.upper().split():
+        m = re.fullmatch(r"([A-Z]{1,2})([012]?)", token)
+        if not m or m.group(1) not in _CMU_TO_IPA:
+            return None
+        phone, digit = m.groups()
+        symbol = _CMU_TO_IPA[phone]
+        if phone == "AH" and digit in ("0", ""):
+            symbol = "ə"
+        if phone == "ER" and digit in ("0", ""):
+            symbol = "ɚ"
+        out.append({"1": "ˈ", "2": "ˌ"}.get(digit, "") + symbol)
+    return "".join(out) or None
 
 
 _SPEAK_SPEC = _Spec(_COMMON_SPEAK)
@@ -508,8 +653,38 @@ COSYVOICE = CosyVoiceDialect(
     reads_latex=True,
 )
 
+PIPER = PiperDialect(
+    "piper",
+    elements=MappingProxyType(
+        {
+            "speak": _SPEAK_SPEC,
+            "break": _Spec(frozenset({"time"}), empty=True),
+            "sub": _SUB_SPEC,
+            "phoneme": _Spec(frozenset({"alphabet", "ph"}), frozenset({"ph"})),
+        }
+    ),
+    source_extras=MappingProxyType(
+        {
+            "break": _Spec(frozenset({"time", "strength"}), empty=True),
+            "say-as": _Spec(
+                frozenset({"interpret-as", "format", "detail"}), frozenset({"interpret-as"})
+            ),
+            "p": _Spec(frozenset({XML_LANG})),
+            "s": _Spec(frozenset({XML_LANG})),
+        }
+    ),
+    alternatives=MappingProxyType(
+        {
+            **_ALTERNATIVES,
+            "emphasis": "remove it (Piper has no emphasis)",
+            "prosody": "set --rate/--volume for the whole render instead (Piper has no pitch)",
+            "soundEvent": "remove it (Piper cannot insert sounds)",
+        }
+    ),
+)
+
 #: every dialect by name
-DIALECTS: Mapping[str, Dialect] = MappingProxyType({d.name: d for d in (ESPEAK, COSYVOICE)})
+DIALECTS: Mapping[str, Dialect] = MappingProxyType({d.name: d for d in (ESPEAK, COSYVOICE, PIPER)})
 
 
 def dialect_for(dialect: Dialect | str) -> Dialect:

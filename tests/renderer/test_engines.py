@@ -21,7 +21,7 @@ SWITCH_RE = re.compile(r'[!=]= "(espeak|cosyvoice|stub|piper)"')
 
 
 def test_every_engine_declares_itself() -> None:
-    assert ENGINES[0] == "espeak" and set(ENGINES) >= {"espeak", "stub", "cosyvoice"}
+    assert ENGINES[0] == "espeak" and set(ENGINES) >= {"espeak", "stub", "cosyvoice", "piper"}
     for name in ENGINES:
         spec = engine_spec(name)
         assert spec.name == name
@@ -32,7 +32,7 @@ def test_every_engine_declares_itself() -> None:
 def test_capabilities_are_declared_not_switched_on() -> None:
     assert engine_spec("cosyvoice").billing and engine_spec("cosyvoice").uses_gate
     assert not engine_spec("espeak").billing and not engine_spec("espeak").uses_gate
-    assert engine_spec("espeak").pitch
+    assert engine_spec("espeak").pitch and not engine_spec("piper").pitch
     assert engine_spec("stub").dialect is engine_spec("espeak").dialect
 
 

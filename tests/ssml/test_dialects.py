@@ -131,3 +131,52 @@ def test_check_raises_an_input_error() -> None:
         check(USER, "cosyvoice", name="talk.ssml")
     assert info.value.exit_code == 2
     assert "line 2, column 12" in str(info.value)
+
+
+def test_piper_compiles_aliases_ipa_and_pauses_and_drops_the_rest() -> None:
+    ssml = build_blocks([(TEXT, ANNOTATIONS), ("Next.", ())], pause_ms=700, dialect="piper")
+    assert ssml == (
+        '<speak>Say <phoneme alphabet="ipa" ph="təˈmɑːtoʊ">tomato</phoneme>'
+        ' and <sub alias="x squared">x²</sub> now.<break time="300ms"/><break time="700ms"/>'
+        "\n\nNext.\n</speak>"
+    )
+    assert text_content(ssml) == TEXT + "\n\nNext.\n"
+    assert validate(ssml, "piper") == []
+
+
+def test_piper_reads_cmu_as_ipa_say_as_as_words_and_respells_formula_letters() -> None:
+    blocks = [
+        (
+            "tomato ABC 42 a",
+            (
+                Phoneme(0, 6, "T AH0 M EY1 T OW2", "cmu"),
+                SayAs(7, 10, "characters"),
+                SayAs(11, 13, "digits"),
+                Sub(14, 15, "a squared", formula=read_formula("a^2")),
+            ),
+        )
+    ]
+    ssml = build_blocks(blocks, pause_ms=0, dialect="piper")
+    assert '<phoneme alphabet="ipa" ph="təmˈeɪtˌoʊ">tomato</phoneme>' in ssml
+    assert '<sub alias="eh bee see">ABC</sub>' in ssml
+    assert '<sub alias="four two">42</sub>' in ssml
+    assert '<sub alias="eh squared">a</sub>' in ssml
+    pinyin = build_blocks(
+        [("重庆", (Phoneme(0, 2, "chong2 qing4", "pinyin", alias="x"),))],
+        pause_ms=0,
+        dialect="piper",
+    )
+    assert pinyin == '<speak><sub alias="x">重庆</sub>\n</speak>'
+
+
+def test_piper_validation() -> None:
+    assert validate('<speak><phoneme alphabet="cmu" ph="T AH0">t</phoneme></speak>', "piper")
+    assert validate('<speak>a<break time="11s"/>b</speak>', "piper")
+    assert validate(USER, "piper", source=True)[0].message.startswith(
+        "<prosody> is not supported by piper"
+    )
+    source = (
+        '<speak><p>Hi <say-as interpret-as="date">2024-01-01</say-as>'
+        '<break strength="weak"/></p></speak>'
+    )
+    assert validate(source, "piper", source=True) == []

@@ -119,9 +119,7 @@ def run_bulletin(
         timeout_s=settings.feed_timeout_s,
         deadline_s=settings.feed_deadline_s,
     )
-    fetched = fetcher.fetch_all(
-        [definition.feed_location(f) for f in definition.feeds]
-    )
+    fetched = fetcher.fetch_all([definition.feed_location(f) for f in definition.feeds])
     sources = [
         (
             [replace(i, source=f.name or i.source) for i in got.feed.items] if got.feed else [],

@@ -5,7 +5,6 @@ Pure database work; sending the follow-up messages is the caller's (:mod:`jobs.s
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -23,6 +22,7 @@ from jobs.models import (
 )
 from jobs.priority import Priority
 from jobs.settling import failures
+from jobs.views import Cancelled, ChapterView, JobRow, JobView, Retried, Retrying, SegmentCounts
 from narrate.errors import JobNotFoundError, UsageError
 
 
@@ -38,7 +38,7 @@ def _job(session: Any, job_id: str) -> Job:
 
 def job_status(
     factory: Factory, job_id: str, now_ms: int, *, reap_interval_s: float = 15.0
-) -> dict[str, Any]:
+) -> JobView:
     """Per-chapter progress, segment counts, every failure with its reason, an ETA, and
     (``attention``) what keeps an unfinished distributed job from moving, if anything: no
     live worker, or nobody looking for lost work (:func:`jobs.heartbeats.advice`)."""
@@ -68,46 +68,46 @@ def job_status(
             .where(Segment.retries > 0)
             .order_by(Chapter.index, Segment.index)
         ).all()
-        chapters = [
-            {
-                "index": c.index,
-                "title": c.title,
-                "status": c.status,
-                "segments_done": c.segments_done,
-                "segments_failed": c.segments_failed,
-                "segments_total": c.segments_total,
-                "duration_ms": c.duration_ms,
-                "gaps": c.gaps or [],
-                "error": c.error,
-            }
+        chapters = tuple(
+            ChapterView(
+                index=c.index,
+                title=c.title,
+                status=str(c.status),
+                segments_done=c.segments_done,
+                segments_failed=c.segments_failed,
+                segments_total=c.segments_total,
+                duration_ms=c.duration_ms,
+                gaps=tuple(c.gaps or ()),
+                error=c.error,
+            )
             for c in job.chapters
-        ]
-        total = sum(counts.values())
-        done = counts.get(SegmentStatus.DONE, 0)
-        failed = counts.get(SegmentStatus.FAILED, 0)
-        view = {
-            "job": job.id,
-            "status": job.status,
-            "priority": Priority(job.priority).label,
-            "title": job.title,
-            "input": job.input_path,
-            "engine": job.engine,
-            "voice": job.voice,
-            "error": job.error,
-            "segments": {
-                "total": total,
-                **{str(s): counts.get(s, 0) for s in SegmentStatus},
-            },
-            "chapters": chapters,
-            "retrying": [
-                {"chapter": c, "segment": s, "retries": r, "error": e} for c, s, e, r in retrying
-            ],
-            "eta_s": _eta_s(job, total - done - failed, synthesized or 0, now_ms),
-        }
+        )
+        segments = SegmentCounts(
+            total=sum(counts.values()), **{str(s): counts.get(s, 0) for s in SegmentStatus}
+        )
+        eta_s = _eta_s(
+            job, segments.total - segments.done - segments.failed, synthesized or 0, now_ms
+        )
+        identity = (
+            job.id,
+            str(job.status),
+            Priority(job.priority).label,
+            job.title,
+            job.input_path,
+            job.engine,
+            job.voice,
+            job.error,
+        )
         waiting = job.distributed and job.status not in JOB_FINAL
-    view["failures"] = [asdict(f) for f in failures(factory, job_id)]
-    view["attention"] = advice(liveness(factory, now_ms), reap_interval_s) if waiting else None
-    return view
+    return JobView(
+        *identity,
+        segments=segments,
+        chapters=chapters,
+        retrying=tuple(Retrying(c, s, r, e) for c, s, e, r in retrying),
+        eta_s=eta_s,
+        failures=tuple(failures(factory, job_id)),
+        attention=advice(liveness(factory, now_ms), reap_interval_s) if waiting else None,
+    )
 
 
 def _eta_s(job: Job, remaining: int, synthesized: int, now_ms: int) -> float | None:
@@ -122,7 +122,7 @@ def _eta_s(job: Job, remaining: int, synthesized: int, now_ms: int) -> float | N
     return round(remaining / rate_per_s, 1)
 
 
-def list_jobs(factory: Factory, limit: int = 20) -> list[dict[str, Any]]:
+def list_jobs(factory: Factory, limit: int = 20) -> list[JobRow]:
     """The newest jobs first, with their progress."""
     with transaction(factory) as session:
         jobs = session.scalars(select(Job).order_by(Job.created_at.desc()).limit(limit)).all()
@@ -136,23 +136,23 @@ def list_jobs(factory: Factory, limit: int = 20) -> list[dict[str, Any]]:
             ).all()
         }
         return [
-            {
-                "job": j.id,
-                "status": j.status,
-                "priority": Priority(j.priority).label,
-                "title": j.title,
-                "created_at": j.created_at.isoformat() if j.created_at else None,
-                "segments_done": progress.get((j.id, SegmentStatus.DONE), 0),
-                "segments_failed": progress.get((j.id, SegmentStatus.FAILED), 0),
-                "segments_total": sum(n for (jid, _s), n in progress.items() if jid == j.id),
-            }
+            JobRow(
+                job=j.id,
+                status=str(j.status),
+                priority=Priority(j.priority).label,
+                title=j.title,
+                created_at=j.created_at.isoformat() if j.created_at else None,
+                segments_done=progress.get((j.id, SegmentStatus.DONE), 0),
+                segments_failed=progress.get((j.id, SegmentStatus.FAILED), 0),
+                segments_total=sum(n for (jid, _s), n in progress.items() if jid == j.id),
+            )
             for j in jobs
         ]
 
 
-def cancel_job(factory: Factory, job_id: str, now_ms: int) -> int:
+def cancel_job(factory: Factory, job_id: str, now_ms: int) -> Cancelled:
     """Cancel a job: segments not yet started are dropped (those running finish, and their
-    audio stays in storage for reuse). Returns how many segments were dropped."""
+    audio stays in storage for reuse)."""
     with transaction(factory) as session:
         job = _job(session, job_id)
         if job.status in JOB_FINAL:
@@ -168,16 +168,16 @@ def cancel_job(factory: Factory, job_id: str, now_ms: int) -> int:
             )
             .values(status=SegmentStatus.CANCELLED, finished_at_ms=now_ms)
         ).rowcount  # type: ignore[attr-defined]
-        return int(dropped)
+        return Cancelled(job_id, int(dropped))
 
 
-def retry_job(factory: Factory, job_id: str) -> tuple[int, int]:
+def retry_job(factory: Factory, job_id: str) -> Retried:
     """Put a failed or partial job's failed segments (and chapters that failed to stitch)
     back in the backlog; segments already done are kept.
 
     Only a final job is retried, under a lock on its row, so no worker changes its
     segments meanwhile; the chapter counters are then recomputed from the segment rows.
-    Returns ``(segments, chapters)`` sent back.
+    Says how many segments and chapters were sent back.
     """
     with transaction(factory) as session:
         job = session.get(Job, job_id, with_for_update=True)
@@ -230,7 +230,7 @@ def retry_job(factory: Factory, job_id: str) -> tuple[int, int]:
         job.status = JobStatus.RUNNING
         job.error = None
         job.finished_at_ms = None
-        return int(reset), int(chapters)
+        return Retried(job_id, int(reset), int(chapters))
 
 
 def _recount(session: Any, job_id: str) -> None:

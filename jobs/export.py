@@ -11,7 +11,6 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 
@@ -30,6 +29,7 @@ from jobs.manifest import (
 )
 from jobs.models import JOB_FINAL, Chapter, Job, JobStatus, SegmentStatus, Word
 from jobs.storage import Storage
+from jobs.views import ChapterWords, WordTrack, WordView
 from narrate.errors import JobFailedError, JobNotFoundError, UsageError
 from narrate.files import atomic_path, copy_atomic, write_text_atomic
 from renderer.captions import VTT_HEADER, iter_cues, rules_for, srt_cue, to_srt, to_vtt, vtt_cue
@@ -112,28 +112,16 @@ def finished_chapters(factory: Factory, job_id: str, number: int | None = None) 
     return chosen
 
 
-def captions_json(factory: Factory, job_id: str, number: int | None = None) -> dict[str, Any]:
-    """The word track of a job: ``{"job", "chapters": [{"index", "title", "words": [...]}]}``."""
+def word_track(factory: Factory, job_id: str, number: int | None = None) -> WordTrack:
+    """The word track of a job's finished chapters (or of chapter ``number``)."""
     chapters = []
     for chapter in finished_chapters(factory, job_id, number):
-        words = chapter_words(factory, chapter.id)
-        chapters.append(
-            {
-                "index": chapter.index,
-                "title": chapter.title,
-                "words": [
-                    {
-                        "text": w.text,
-                        "start_ms": w.start_ms,
-                        "end_ms": w.end_ms,
-                        "char_start": w.char_start,
-                        "char_end": w.char_end,
-                    }
-                    for w in words
-                ],
-            }
+        words = tuple(
+            WordView(w.text, w.start_ms, w.end_ms, w.char_start, w.char_end)
+            for w in iter_chapter_words(factory, chapter.id)
         )
-    return {"job": job_id, "chapters": chapters}
+        chapters.append(ChapterWords(chapter.index, chapter.title, words))
+    return WordTrack(job_id, tuple(chapters))
 
 
 def chapter_captions(factory: Factory, chapter: Chapter, fmt: str) -> str:
@@ -208,7 +196,7 @@ class _Counted:
             yield word
 
 
-def export_job(factory: Factory, storage: Storage, job_id: str, out_dir: Path) -> dict[str, Any]:
+def export_job(factory: Factory, storage: Storage, job_id: str, out_dir: Path) -> Manifest:
     """Write the job's audio (per chapter, or one m4b), captions, tags, mastering report
     and manifest into ``out_dir``; returns the manifest."""
     job = load_job(factory, job_id)
@@ -260,7 +248,7 @@ def export_job(factory: Factory, storage: Storage, job_id: str, out_dir: Path) -
         )
     payload = manifest.to_json()
     write_text_atomic(out_dir / MANIFEST, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
-    return payload
+    return manifest
 
 
 def _export_chapter(

@@ -7,8 +7,10 @@ manifest stays as small as it always was.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from jobs.serialize import to_data
 
 
 @dataclass(frozen=True)
@@ -88,24 +90,7 @@ class Manifest:
     book: BookEntry | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return _plain(self)  # type: ignore[no-any-return]
-
-
-def _plain(value: Any) -> Any:
-    """Dataclasses as dicts without None or empty values, recursively."""
-    if is_dataclass(value) and not isinstance(value, type):
-        out = {}
-        for item in fields(value):
-            inner = _plain(getattr(value, item.name))
-            if inner in (None, [], {}) and item.name not in _KEPT_EMPTY:
-                continue
-            out[item.name] = inner
-        return out
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
+        return to_data(self, drop_empty=True, keep=_KEPT_EMPTY)  # type: ignore[no-any-return]
 
 
 #: keys written even when empty or None (readers rely on them)

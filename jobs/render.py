@@ -19,6 +19,7 @@ from jobs.creation import JobSummary, create_job
 from jobs.db import Factory, ensure_schema, transaction
 from jobs.export import export_job
 from jobs.local import ProgressCallback, run_job
+from jobs.manifest import Manifest
 from jobs.models import JobStatus, Segment
 from jobs.planning import PlannedChapter, Voicing, plan_document
 from jobs.settling import Failure, failures
@@ -71,7 +72,7 @@ class RenderReport:
     status: str
     segments_total: int
     segments_reused: int
-    manifest: dict[str, Any] | None
+    manifest: Manifest | None
     failures: list[Failure]
     warnings: tuple[str, ...] = ()
     #: characters the provider billed this job (None for engines that do not bill)

@@ -19,11 +19,12 @@ from jobs.app import CONTROL_QUEUE, app, configure_app, queue_for
 from jobs.claims import claim_ready_chapters
 from jobs.clock import clock_ms
 from jobs.context import Context
-from jobs.control import retry_job
+from jobs.control import job_status, retry_job
 from jobs.creation import JobSummary
 from jobs.db import ensure_schema
 from jobs.priority import Priority, Work
 from jobs.render import RenderRequest, prepare, store_job
+from jobs.views import Retried
 from narrate.errors import ConfigurationError
 from narrate.settings import Settings
 
@@ -77,14 +78,12 @@ def submit(
     return summary
 
 
-def retry(settings: Settings, job_id: str) -> tuple[int, int]:
+def retry(settings: Settings, job_id: str) -> Retried:
     """Send a job's failed segments and chapters back to the workers; how many of each."""
     ctx = connect(settings)
-    count = retry_job(ctx.factory, job_id)
-    from jobs.control import job_status
-
-    kick(ctx, job_id, Priority.parse(job_status(ctx.factory, job_id, clock_ms())["priority"]))
-    return count
+    retried = retry_job(ctx.factory, job_id)
+    kick(ctx, job_id, Priority.parse(job_status(ctx.factory, job_id, clock_ms()).priority))
+    return retried
 
 
 def kick(ctx: Context, job_id: str, priority: Priority) -> None:

@@ -176,7 +176,7 @@ def render(out_dir: Path, quiet: bool, as_json: bool, **options: Any) -> None:
                     "reused": report.segments_reused,
                     "warnings": list(report.warnings),
                     "billed_chars": report.billed_chars,
-                    "manifest": report.manifest,
+                    "manifest": report.manifest.to_json() if report.manifest else None,
                     "failures": [asdict(f) for f in report.failures],
                 },
                 ensure_ascii=False,
@@ -307,12 +307,12 @@ def voices(ctx: click.Context, engine: str, as_json: bool) -> None:
 )
 def captions(job_id: str, fmt: str, chapter: int | None) -> None:
     """Print a job's captions from the database: WebVTT, SRT, or the JSON word track."""
-    from jobs.export import captions_json, chapter_captions, finished_chapters
+    from jobs.export import chapter_captions, finished_chapters, word_track
+    from jobs.serialize import dumps
 
     ctx = open_database()
     if fmt == "json":
-        payload = captions_json(ctx.factory, job_id, chapter)
-        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        click.echo(dumps(word_track(ctx.factory, job_id, chapter)))
         return
     first = finished_chapters(ctx.factory, job_id, chapter)[0]  # default: the first chapter
     click.echo(chapter_captions(ctx.factory, first, fmt), nl=False)

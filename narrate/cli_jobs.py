@@ -10,14 +10,16 @@ as everywhere: 0 success, 1 the job failed (``watch``), 2 bad usage or configura
 
 from __future__ import annotations
 
-import json
 import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from jobs.views import JobView
 
 
 def register(cli: click.Group, render: click.Command) -> None:
@@ -177,40 +179,39 @@ def _submit(priority: str, allow_partial: bool, **options: Any) -> None:
 def status(job_id: str, as_json: bool) -> None:
     """Show a job's progress per chapter, failed segments with their reasons, and an ETA."""
     from jobs.control import job_status
+    from jobs.serialize import dumps
 
     view = job_status(_factory(), job_id, _now_ms(), reap_interval_s=_settings().reap_interval_s)
     if as_json:
-        click.echo(json.dumps(view, ensure_ascii=False, indent=2))
+        click.echo(dumps(view))
         return
     click.echo(_status_text(view))
 
 
-def _status_text(view: dict[str, Any]) -> str:
-    from jobs.settling import Failure
-
-    seg = view["segments"]
+def _status_text(view: JobView) -> str:
+    seg = view.segments
     lines = [
-        f"job {view['job']}: {view['status']} ({view['priority']}) {view['title'] or ''}".rstrip(),
-        f"  segments: {seg['done']}/{seg['total']} done, {seg['failed']} failed, "
-        f"{seg['running']} running, {seg['queued']} queued, {seg['pending']} waiting"
-        + (f"; about {_duration(view['eta_s'])} left" if view["eta_s"] else ""),
+        f"job {view.job}: {view.status} ({view.priority}) {view.title or ''}".rstrip(),
+        f"  segments: {seg.done}/{seg.total} done, {seg.failed} failed, "
+        f"{seg.running} running, {seg.queued} queued, {seg.pending} waiting"
+        + (f"; about {_duration(view.eta_s)} left" if view.eta_s else ""),
     ]
-    if view["error"]:
-        lines.append(f"  {view['error']}")
-    if view.get("attention"):
-        lines.append(f"  attention: {view['attention']}")
-    for chapter in view["chapters"]:
-        gaps = f", {len(chapter['gaps'])} gap(s)" if chapter["gaps"] else ""
+    if view.error:
+        lines.append(f"  {view.error}")
+    if view.attention:
+        lines.append(f"  attention: {view.attention}")
+    for chapter in view.chapters:
+        gaps = f", {len(chapter.gaps)} gap(s)" if chapter.gaps else ""
         lines.append(
-            f"  {chapter['index']:3d}. {chapter['title'][:40]:40s} {chapter['status']:9s} "
-            f"{chapter['segments_done']}/{chapter['segments_total']}{gaps}"
+            f"  {chapter.index:3d}. {chapter.title[:40]:40s} {chapter.status:9s} "
+            f"{chapter.segments_done}/{chapter.segments_total}{gaps}"
         )
-    for failure in view["failures"]:
-        lines.append(f"  failed: {Failure(**failure).where}: {failure['error']}")
-    for item in view["retrying"]:
+    for failure in view.failures:
+        lines.append(f"  failed: {failure.where}: {failure.error}")
+    for item in view.retrying:
         lines.append(
-            f"  retrying: chapter {item['chapter']}, segment {item['segment']} "
-            f"(retry {item['retries']}): {item['error']}"
+            f"  retrying: chapter {item.chapter}, segment {item.segment} "
+            f"(retry {item.retries}): {item.error}"
         )
     return "\n".join(lines)
 
@@ -228,35 +229,32 @@ def _duration(seconds: float) -> str:
 def watch(job_id: str, interval: float, quiet: bool) -> None:
     """Show a progress bar until JOB ends: exit 0 when it is done (or partial, as --partial
     asked), 1 when it failed or was cancelled."""
-    from jobs.control import job_status
-    from jobs.local import Progress
-    from jobs.models import JOB_FINAL, JobStatus
+    from jobs.models import JobStatus
+    from jobs.watching import follow, progress_of, succeeded
     from narrate.progress import ProgressPrinter
 
-    factory = _factory()
-    reap_interval_s = _settings().reap_interval_s
     printer = ProgressPrinter(enabled=not quiet)
     shown: str | None = None
-    while True:
-        view = job_status(factory, job_id, _now_ms(), reap_interval_s=reap_interval_s)
-        if view["attention"] != shown:  # say it once, when it appears or changes
-            shown = view["attention"]
+    views = follow(
+        _factory(),
+        job_id,
+        now_ms=_now_ms,
+        sleep=time.sleep,
+        interval_s=interval,
+        reap_interval_s=_settings().reap_interval_s,
+    )
+    for view in views:
+        if view.attention != shown:  # say it once, when it appears or changes
+            shown = view.attention
             if shown:
                 printer.note(f"attention: {shown}")
-        seg = view["segments"]
-        finished = sum(c["status"] in ("done", "failed") for c in view["chapters"])
-        printer.update(
-            Progress(seg["done"] + seg["failed"], seg["total"], finished, len(view["chapters"]))
-        )
-        if view["status"] in JOB_FINAL:
-            break
-        time.sleep(interval)
+        printer.update(progress_of(view))
     printer.close()
-    if view["status"] == JobStatus.PARTIAL:  # what --partial asked for: gaps are listed
+    if view.status == JobStatus.PARTIAL:  # what --partial asked for: gaps are listed
         click.echo(_status_text(view), err=True)
         click.echo(f"job {job_id}: partial (silent gaps where segments failed)", err=True)
         return
-    if view["status"] != JobStatus.DONE:
+    if not succeeded(view):
         click.echo(_status_text(view), err=True)
         sys.exit(1)
     click.echo(f"job {job_id}: done", err=True)
@@ -268,16 +266,16 @@ def watch(job_id: str, interval: float, quiet: bool) -> None:
 def jobs(limit: int, as_json: bool) -> None:
     """List the newest jobs with their status and progress."""
     from jobs.control import list_jobs
+    from jobs.serialize import dumps
 
     rows = list_jobs(_factory(), limit)
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        click.echo(dumps(rows))
         return
     for row in rows:
         click.echo(
-            f"{row['job']}  {row['status']:9s} {row['priority']:6s} "
-            f"{row['segments_done']:5d}/{row['segments_total']:<5d} "
-            f"{(row['title'] or '')[:40]}"
+            f"{row.job}  {row.status:9s} {row.priority:6s} "
+            f"{row.segments_done:5d}/{row.segments_total:<5d} {(row.title or '')[:40]}"
         )
 
 
@@ -287,8 +285,8 @@ def cancel(job_id: str) -> None:
     """Cancel JOB: segments not started are dropped; running ones finish."""
     from jobs.control import cancel_job
 
-    dropped = cancel_job(_factory(), job_id, _now_ms())
-    click.echo(f"job {job_id}: cancelled ({dropped} segments dropped)")
+    cancelled = cancel_job(_factory(), job_id, _now_ms())
+    click.echo(f"job {job_id}: cancelled ({cancelled.segments_dropped} segments dropped)")
 
 
 @click.command()
@@ -297,10 +295,10 @@ def retry(job_id: str) -> None:
     """Render JOB's failed segments again (done segments are kept)."""
     from jobs.submit import retry as send_retry
 
-    segments, chapters = send_retry(_settings(), job_id)
+    retried = send_retry(_settings(), job_id)
     click.echo(
-        f"job {job_id}: {segments} failed segment(s) and {chapters} chapter(s) to stitch "
-        "sent back to the workers"
+        f"job {job_id}: {retried.segments} failed segment(s) and {retried.chapters} chapter(s) "
+        "to stitch sent back to the workers"
     )
 
 

@@ -15,9 +15,11 @@ from jobs.db import Factory, transaction
 from jobs.feeder import feed
 from jobs.models import Chapter
 from jobs.priority import Priority, Work
+from jobs.serialize import to_data
 from jobs.stitching import stitch_chapter
 from jobs.storage import Storage
 from jobs.synthesis import synthesize_segment
+from jobs.views import Cancelled, Retried
 from narrate.errors import JobNotFoundError, UsageError
 from renderer.engines import get_engine
 from tests.jobs.builders import planned_chapter, store_job
@@ -79,7 +81,7 @@ def test_job_status_counts_segments_lists_failures_and_estimates_the_rest(
         title="A Book",
     )
     s0, s1, s2, s3 = segment_ids(factory, job_id)
-    view = job_status(factory, job_id, 500)
+    view = to_data(job_status(factory, job_id, 500))
     assert (view["job"], view["status"], view["priority"], view["title"]) == (
         job_id,
         "pending",
@@ -95,7 +97,7 @@ def test_job_status_counts_segments_lists_failures_and_estimates_the_rest(
     ]
 
     assert claim_segment(factory, s0, 1_000, LEASE_MS) is not None
-    view = job_status(factory, job_id, 1_500)
+    view = to_data(job_status(factory, job_id, 1_500))
     assert view["status"] == "running"
     assert view["segments"] == counts(running=1, pending=3)
     assert view["eta_s"] is None  # nothing synthesized yet: no rate to go by
@@ -106,7 +108,7 @@ def test_job_status_counts_segments_lists_failures_and_estimates_the_rest(
     claim = claim_segment(factory, s2, 2_500, LEASE_MS)
     assert claim is not None
     defer_segment(factory, claim, "provider timed out", 9_000)
-    view = job_status(factory, job_id, 5_000)
+    view = to_data(job_status(factory, job_id, 5_000))
     assert view["segments"] == counts(done=1, failed=1, pending=2)
     # 1 segment synthesized in the 4 s since the first claim; 2 remain
     assert view["eta_s"] == 8.0
@@ -122,7 +124,7 @@ def test_job_status_counts_segments_lists_failures_and_estimates_the_rest(
 
     fail_segment(factory, s2, "gave up", 6_000)
     fail_segment(factory, s3, "gave up too", 6_000)
-    view = job_status(factory, job_id, 7_000)
+    view = to_data(job_status(factory, job_id, 7_000))
     assert (view["status"], view["error"], view["eta_s"]) == ("failed", "3 segment(s) failed", 0.0)
     assert [c["status"] for c in view["chapters"]] == ["failed", "failed"]
     assert [(f["chapter"], f["segment"]) for f in view["failures"]] == [(1, 1), (1, 2), (2, 0)]
@@ -144,7 +146,7 @@ def test_list_jobs_shows_the_newest_first_with_their_progress(
     newest = make_job(factory, storage, tmp_path, [["Four.", "Five.", "Six."]])
     complete_segment(factory, segment_ids(factory, oldest)[0], 1_000, reused=False, billed_chars=1)
     fail_segment(factory, segment_ids(factory, oldest)[1], "no", 1_000)
-    rows = {row["job"]: row for row in list_jobs(factory)}
+    rows = {row["job"]: row for row in to_data(list_jobs(factory))}
     assert rows.keys() == {oldest, middle, newest}
     assert (rows[oldest]["status"], rows[oldest]["title"]) == ("failed", "Oldest")
     assert (
@@ -155,8 +157,8 @@ def test_list_jobs_shows_the_newest_first_with_their_progress(
     assert (rows[middle]["priority"], rows[middle]["segments_total"]) == ("bulk", 1)
     assert rows[newest]["created_at"] is not None
 
-    assert [row["job"] for row in list_jobs(factory)] == [newest, middle, oldest]
-    assert [row["job"] for row in list_jobs(factory, limit=2)] == [newest, middle]
+    assert [row.job for row in list_jobs(factory)] == [newest, middle, oldest]
+    assert [row.job for row in list_jobs(factory, limit=2)] == [newest, middle]
 
 
 # --- cancel_job ----------------------------------------------------------------------
@@ -170,7 +172,7 @@ def test_cancel_drops_waiting_segments_and_lets_running_ones_finish(
     assert claim_segment(factory, running, 1_000, LEASE_MS) is not None
     assert feed(factory, 1_000, max_inflight=2, job_inflight=10) == [Work(queued, Priority.NORMAL)]
 
-    assert cancel_job(factory, job_id, 9_000) == 3
+    assert cancel_job(factory, job_id, 9_000) == Cancelled(job_id, 3)
     statuses = [segment(factory, s).status for s in (running, queued, waiting, later)]
     assert statuses == ["running", "cancelled", "cancelled", "cancelled"]
     assert segment(factory, waiting).finished_at_ms == 9_000
@@ -180,7 +182,7 @@ def test_cancel_drops_waiting_segments_and_lets_running_ones_finish(
         "cancelled by the user",
         9_000,
     )
-    assert job_status(factory, job_id, 9_500)["segments"] == counts(running=1, cancelled=3)
+    assert to_data(job_status(factory, job_id, 9_500))["segments"] == counts(running=1, cancelled=3)
 
     # the running segment finishes (its audio is kept for reuse) but nothing more happens
     follow = complete_segment(factory, running, 10_000, reused=False, billed_chars=None)
@@ -220,7 +222,7 @@ def test_retry_sends_failed_segments_back_and_keeps_done_ones(
     fail_segment(factory, also, "engine refused", 2_000)
     assert job(factory, job_id).status == "failed"
 
-    assert retry_job(factory, job_id) == (2, 2)  # segments, and chapters to stitch again
+    assert retry_job(factory, job_id) == Retried(job_id, 2, 2)  # and chapters to stitch
     retried = job(factory, job_id)
     assert (retried.status, retried.error, retried.finished_at_ms) == ("running", None, None)
     for segment_id in (broken, also):
@@ -232,7 +234,7 @@ def test_retry_sends_failed_segments_back_and_keeps_done_ones(
         (c.status, c.segments_done, c.segments_failed, c.error, c.stitch_enqueued_at_ms)
         for c in chapters_of(factory, job_id)
     ] == [("pending", 1, 0, None, None), ("pending", 0, 0, None, None)]
-    assert job_status(factory, job_id, 3_000)["failures"] == []
+    assert job_status(factory, job_id, 3_000).failures == ()
 
     # the retried segments flow again: each completion claims its chapter's stitch
     released = feed(factory, 3_000, max_inflight=10, job_inflight=10)
@@ -257,7 +259,7 @@ def test_retry_of_a_partial_job_renders_its_gaps_and_restitches(
     assert stitch_chapter(factory, storage, chapter_id, 3_000).settled == "partial"
     assert chapters_of(factory, job_id)[0].gaps
 
-    assert retry_job(factory, job_id) == (1, 1)
+    assert retry_job(factory, job_id) == Retried(job_id, 1, 1)
     (reset,) = chapters_of(factory, job_id)
     assert (reset.status, reset.gaps, reset.stitch_enqueued_at_ms) == ("pending", None, None)
     assert job(factory, job_id).status == "running"

@@ -12,9 +12,10 @@ from sqlalchemy import inspect, select
 from jobs.claims import claim_ready_chapters
 from jobs.creation import create_job
 from jobs.db import Factory, make_engine, session_factory, transaction, upgrade
-from jobs.export import captions_json
+from jobs.export import word_track
 from jobs.models import Base, Chapter, Job, Segment
 from jobs.planning import Voicing, plan_document
+from jobs.serialize import to_data
 from jobs.settling import finish_job
 from jobs.stitching import stitch_chapter
 from jobs.storage import Storage
@@ -100,7 +101,7 @@ def test_job_renders_to_chapter_audio_and_ordered_caption_words(
     storage = Storage(tmp_path / "storage")
     job_id = new_job(factory, storage, tmp_path)
     assert run_all(factory, storage, job_id) == "done"
-    track = captions_json(factory, job_id)
+    track = to_data(word_track(factory, job_id))
     with transaction(factory) as session:
         job = session.get_one(Job, job_id)
         chapters = list(job.chapters)

@@ -182,7 +182,7 @@ def test_an_abandoned_segment_of_a_cancelled_job_is_not_sent_again(
     job_id = make_job(factory, storage, tmp_path, [2])
     running, pending = segment_ids(factory, job_id)
     assert claim_segment(factory, running, 1_000, 500) is not None
-    assert cancel_job(factory, job_id, 1_200) == 1
+    assert cancel_job(factory, job_id, 1_200).segments_dropped == 1
     # the worker rendering the running segment dies: nobody wants its audio any more, and
     # the feeder and the stitch repair both leave cancelled jobs alone
     repairs = reap_at(factory, 5_000)

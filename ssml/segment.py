@@ -4,10 +4,19 @@ Pure: a :class:`~ssml.document.Chapter` and a :class:`SegmentPolicy` in, segment
 
 * The spoken heading is a segment of its own, so the stitcher can put the heading pause
   after it.
-* Body paragraphs are split into sentences and packed greedily: a segment holds whole
-  sentences, possibly of several paragraphs (separated by a ``<break>``), and never more
-  than ``max_chars`` characters. A sentence longer than the limit is cut at clause
-  boundaries, then between words.
+* Body paragraphs are split into sentences, and each paragraph's sentences are packed
+  greedily into segments of at most ``max_chars`` characters: a segment never starts or
+  ends inside a paragraph's neighbour, so an edit changes only the segments of the
+  paragraphs it touches (see :func:`_pack`). A sentence longer than the limit is cut at
+  clause boundaries, then between words.
+* Two short neighbouring paragraphs (each one segment, together under the limit) share a
+  segment (separated by a ``<break>``) when their contents give them the roles
+  "first" and "second" of a pair (:func:`_role`: a hash of each paragraph's own text, so a
+  paragraph is never both). Pairs never chain, so whether two paragraphs pair depends
+  on those two alone: an edit re-synthesizes the segments of the paragraphs it touches
+  and at most one neighbouring segment on each side, which a paragraph it paired with
+  before, or pairs with now, leaves or joins. About a quarter of the boundaries between
+  short paragraphs pair, which saves requests on engines billed per request.
 * Each segment's ``text`` is ``chapter.text[char_start:char_end]``; ``pause_after_ms`` is
   the silence the stitcher adds after it (heading, paragraph or sentence pause).
 * Annotations (:attr:`Chapter.annotations`) go with their text: a sentence boundary or a
@@ -24,8 +33,10 @@ Pure: a :class:`~ssml.document.Chapter` and a :class:`SegmentPolicy` in, segment
 
 from __future__ import annotations
 
+import zlib
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, replace
+from itertools import groupby
 
 from ssml.annotations import CONTAINERS, Annotation, Break, Sub, clip, formulas_of, leaf_spans
 from ssml.build import build_blocks
@@ -88,7 +99,7 @@ def segment_chapter(chapter: Chapter, policy: SegmentPolicy) -> list[Segment]:
         else:
             body.extend(_pieces(block, offset, number, policy.max_chars, annotations))
         offset += len(block) + 2
-    spans.extend(_pack(body, policy.max_chars))
+    spans.extend(_pack(body, policy.max_chars, text))
     segments: list[Segment] = []
     indexes = [_Index(chapter.block_annotations(n)) for n in range(len(chapter.blocks))]
     for index, (start, end, kind) in enumerate(spans):
@@ -194,7 +205,27 @@ def _pieces(
     return pieces
 
 
-def _pack(pieces: list[_Piece], max_chars: int) -> list[tuple[int, int, str]]:
+def _pack(pieces: list[_Piece], max_chars: int, text: str) -> list[tuple[int, int, str]]:
+    """Each paragraph's pieces packed on their own; pairs of short paragraphs joined."""
+    paragraphs = [list(group) for _number, group in groupby(pieces, key=lambda p: p.paragraph)]
+    packed = [_pack_paragraph(group, max_chars) for group in paragraphs]
+    spans: list[tuple[int, int, str]] = []
+    number = 0
+    while number < len(paragraphs):
+        if number + 1 < len(paragraphs) and _pairs(
+            paragraphs[number], packed[number], paragraphs[number + 1], packed[number + 1],
+            max_chars, text,
+        ):  # fmt: skip
+            spans.append((packed[number][0][0], packed[number + 1][0][1], "paragraph"))
+            number += 2
+            continue
+        spans.extend(packed[number])
+        number += 1
+    return spans
+
+
+def _pack_paragraph(pieces: list[_Piece], max_chars: int) -> list[tuple[int, int, str]]:
+    """One paragraph's sentences packed greedily into spans of at most ``max_chars``."""
     spans: list[tuple[int, int, str]] = []
     current: _Piece | None = None
     start = 0
@@ -205,13 +236,37 @@ def _pack(pieces: list[_Piece], max_chars: int) -> list[tuple[int, int, str]]:
             extra += piece.extra
             continue
         if current is not None:
-            spans.append(
-                (start, current.end, "paragraph" if current.ends_paragraph else "sentence")
-            )
+            spans.append((start, current.end, _kind(current)))
         start, current, extra = piece.start, piece, piece.extra
     if current is not None:
         spans.append((start, current.end, _kind(current)))
     return spans
+
+
+def _pairs(
+    first: list[_Piece],
+    first_spans: list[tuple[int, int, str]],
+    second: list[_Piece],
+    second_spans: list[tuple[int, int, str]],
+    max_chars: int,
+    text: str,
+) -> bool:
+    """Whether two neighbouring paragraphs share one segment: each fits one on its own,
+    both fit one together, and their own texts make them a pair (first, second)."""
+    if len(first_spans) != 1 or len(second_spans) != 1:
+        return False
+    extra = sum(p.extra for p in first) + sum(p.extra for p in second)
+    if second_spans[0][1] - first_spans[0][0] + extra > max_chars:
+        return False
+    first_text = text[first_spans[0][0] : first_spans[0][1]]
+    second_text = text[second_spans[0][0] : second_spans[0][1]]
+    return _role(first_text) == 0 and _role(second_text) == 1
+
+
+def _role(paragraph: str) -> int:
+    """A paragraph's role in a pair, from its own text only: 0 first, 1 second (stable
+    across runs and machines, unlike ``hash``)."""
+    return zlib.crc32(paragraph.encode("utf-8")) & 1
 
 
 def _kind(piece: _Piece) -> str:

@@ -17,13 +17,14 @@ PARAGRAPHS = (
 def test_caption_words_are_timed_where_they_are_spoken() -> None:
     from renderer.engine import SynthesisRequest
     from renderer.espeak import EspeakEngine
-    from renderer.timing import align_words, tokenize
+    from renderer.timing import TimedWord, align_words, tokenize
 
     document = annotate(
         Document((Chapter("One", PARAGRAPHS),), format="text"),
         lexicon=parse_simple("Nguyen = win\ntomato = /təˈmɑːtoʊ/\n"),
     )
     engine = EspeakEngine()
+    by_text: dict[tuple[int, str], TimedWord] = {}
     for segment in segment_chapter(document.chapters[0], SegmentPolicy(1500)):
         result = engine.synthesize(SynthesisRequest(ssml=segment.ssml, voice="en-us"))
         words = align_words(segment.text, result.marks, result.duration_ms)
@@ -32,15 +33,24 @@ def test_caption_words_are_timed_where_they_are_spoken() -> None:
         starts = [w.start_ms for w in words]
         assert starts == sorted(starts)
         assert all(0 <= w.start_ms <= w.end_ms <= result.duration_ms for w in words)
-        by_text = {w.text: w for w in words}
-        # the formula takes the time of its spoken alias ("x squared plus y squared equals
-        # z squared" is long), and the word after it starts after it
-        formula_ms = by_text["z²"].end_ms - by_text["x²"].start_ms
-        assert formula_ms > 2000
-        assert by_text["holds"].start_ms >= by_text["z²"].end_ms
-        # an alias is timed on its display word, not on the word after it
-        assert by_text["$5"].end_ms - by_text["$5"].start_ms > 300
-        assert by_text["on"].start_ms >= by_text["$5"].end_ms
-        assert by_text["March"].start_ms < by_text["2024,"].start_ms
-        assert by_text["soup."].start_ms > by_text["tomato"].start_ms
-        assert by_text["∫₀¹"].start_ms < by_text["and"].start_ms < by_text["½."].start_ms
+        by_text.update({(segment.index, w.text): w for w in words})
+    place = {key[1]: key for key in by_text}  # a word's segment
+
+    def at(text: str) -> tuple[int, int]:
+        """(segment, start) of ``text``: comparable across segments of the chapter."""
+        return place[text][0], by_text[place[text]].start_ms
+
+    def end(text: str) -> tuple[int, int]:
+        return place[text][0], by_text[place[text]].end_ms
+
+    # the formula takes the time of its spoken alias ("x squared plus y squared equals
+    # z squared" is long), and the word after it starts after it
+    assert place["z²"][0] == place["x²"][0]
+    assert end("z²")[1] - at("x²")[1] > 2000
+    assert at("holds") >= end("z²")
+    # an alias is timed on its display word, not on the word after it
+    assert end("$5")[1] - at("$5")[1] > 300
+    assert at("on") >= end("$5")
+    assert at("March") < at("2024,")
+    assert at("soup.") > at("tomato")
+    assert at("∫₀¹") < at("and") < at("½.")

@@ -397,7 +397,7 @@ def test_empty_and_unmatched_double_dollars_are_left_out_with_a_warning(tmp_path
     )
     texts = [s["text"] for c in plan["chapters"] for s in c["segments"]]
     ssml = "".join(s["ssml"] for c in plan["chapters"] for s in c["segments"])
-    assert texts == ["M", "Empty here, there and too.\n\nA lone sign."]
+    assert "\n\n".join(texts) == "M\n\nEmpty here, there and too.\n\nA lone sign."
     assert "$" not in ssml and "dollar" not in ssml
     assert plan["warnings"] == [
         "line 3: '$$$$' opens no formula (no closing '$$', or nothing between) and was left "

@@ -9,7 +9,7 @@ from ssml.annotate import annotate
 from ssml.annotations import SpanSet
 from ssml.build import build_ssml, text_content
 from ssml.document import Chapter, Document
-from ssml.segment import SegmentPolicy, segment_chapter
+from ssml.segment import SegmentPolicy, _role, segment_chapter
 from ssml.sentences import ProtectedSpans, split_long, split_sentences
 from ssml.slug import slugify
 
@@ -61,12 +61,114 @@ def test_segments_cover_the_chapter_in_order_under_the_limit() -> None:
     assert segments[-1].pause_after_ms == 0
 
 
-def test_short_paragraphs_share_a_segment_with_a_break() -> None:
-    chapter = Chapter(title="One", paragraphs=("First paragraph.", "Second paragraph."))
+def _with_role(role: int, stem: str) -> str:
+    """A short paragraph starting with ``stem`` whose text gives it ``role`` in a pair."""
+    return next(t for n in range(100) for t in [f"{stem} {n}."] if _role(t) == role)
+
+
+def test_short_paragraphs_share_a_segment_with_a_break_when_they_pair() -> None:
+    first, second = _with_role(0, "First paragraph"), _with_role(1, "Second paragraph")
+    chapter = Chapter(title="One", paragraphs=(first, second))
     (segment,) = segment_chapter(chapter, SegmentPolicy(max_chars=500, paragraph_pause_ms=650))
     root = etree.fromstring(segment.ssml)
     assert [b.get("time") for b in root.iter("break")] == ["650ms"]
-    assert segment.text == "First paragraph.\n\nSecond paragraph."
+    assert segment.text == f"{first}\n\n{second}"
+    # the other way round they do not pair: a paragraph is never both first and second
+    chapter = Chapter(title="One", paragraphs=(second, first))
+    texts = [s.text for s in segment_chapter(chapter, SegmentPolicy(max_chars=500))]
+    assert texts == [second, first]
+
+
+def test_a_segment_never_holds_parts_of_two_paragraphs_unless_both_whole() -> None:
+    long = " ".join(f"Sentence number {n} is here." for n in range(30))
+    chapter = Chapter(title="One", paragraphs=(long, _with_role(1, "Short one")))
+    segments = segment_chapter(chapter, SegmentPolicy(max_chars=200))
+    paragraph_two = chapter.text.index("Short one")
+    assert all(s.char_end <= paragraph_two - 2 or s.char_start == paragraph_two for s in segments)
+
+
+_WORDS = st.sampled_from(
+    [
+        "the",
+        "time",
+        "traveller",
+        "said",
+        "it",
+        "was",
+        "late",
+        "and",
+        "we",
+        "went",
+        "home",
+        "quickly",
+    ]
+)
+_SENTENCE = st.lists(_WORDS, min_size=2, max_size=12).map(lambda w: " ".join(w).capitalize() + ".")
+_PARAGRAPH = st.lists(_SENTENCE, min_size=1, max_size=8).map(" ".join)
+
+
+def _segment_keys(paragraphs: list[str], max_chars: int) -> list[tuple[str, str]]:
+    chapter = Chapter(title="", paragraphs=tuple(paragraphs))
+    return [(s.text, s.ssml) for s in segment_chapter(chapter, SegmentPolicy(max_chars))]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    paragraphs=st.lists(_PARAGRAPH, min_size=1, max_size=12),
+    max_chars=st.sampled_from([60, 150, 400, 2000]),
+    where=st.integers(min_value=0),
+    edit=st.sampled_from(["word", "sentence", "add", "remove"]),
+    new=_PARAGRAPH,
+)
+def test_an_edit_resynthesizes_its_paragraphs_segments_and_one_neighbour_each_side(
+    paragraphs: list[str], max_chars: int, where: int, edit: str, new: str
+) -> None:
+    """The segments an edit makes new (not found among the old ones, as the content hash
+    finds them) are those holding the touched paragraph, plus at most one on each side."""
+    at = where % len(paragraphs)
+    edited = list(paragraphs)
+    if edit == "word":
+        edited[at] = edited[at].replace(" ", " very ", 1) if " " in edited[at] else "Changed."
+    elif edit == "sentence":
+        edited[at] = f"{edited[at]} And one more sentence was added."
+    elif edit == "add":
+        edited.insert(at, new)
+    elif len(edited) > 1:
+        del edited[at]
+    else:
+        return
+    before = set(_segment_keys(paragraphs, max_chars))
+    after = _segment_keys(edited, max_chars)
+    fresh = [k for k, key in enumerate(after) if key not in before]
+    if not fresh:
+        return
+    chapter = Chapter(title="", paragraphs=tuple(edited))
+    segments = segment_chapter(chapter, SegmentPolicy(max_chars))
+    touched = [] if edit == "remove" else [at]
+    owners = [_paragraphs_of(chapter, s.char_start, s.char_end) for s in segments]
+    holding = [k for k, owned in enumerate(owners) if set(owned) & set(touched)]
+    if holding:
+        lo, hi = min(holding) - 1, max(holding) + 1
+    else:  # a removal: the segments either side of where the paragraph was
+        lo, hi = _around(owners, at)
+    assert all(lo <= k <= hi for k in fresh), (fresh, holding, edit, at)
+
+
+def _paragraphs_of(chapter: Chapter, start: int, end: int) -> list[int]:
+    """Numbers of the body paragraphs ``[start, end)`` of the chapter text overlaps."""
+    out, offset = [], 0
+    for number, block in enumerate(chapter.blocks):
+        if offset < end and start < offset + len(block):
+            out.append(number)
+        offset += len(block) + 2
+    return out
+
+
+def _around(owners: list[list[int]], removed_at: int) -> tuple[int, int]:
+    """The segment ending just before the removed paragraph's place and the one after."""
+    before = [k for k, owned in enumerate(owners) if owned and max(owned) < removed_at]
+    after = [k for k, owned in enumerate(owners) if owned and min(owned) >= removed_at]
+    return (max(before) if before else 0), (min(after) if after else len(owners))
 
 
 @pytest.mark.parametrize("dangerous", ["a < b & c > d", "<speak>hi</speak>", "]]> &amp; <!--"])

@@ -62,8 +62,12 @@ from renderer.piper.voices import (
     resolve_voice,
 )
 
-#: a sentence longer than this many phonemes is synthesized in clause-sized pieces
-MAX_PIECE_PHONEMES = 400
+#: a sentence longer than this many phonemes (about 18 s of speech) is synthesized in
+#: clause-sized pieces: the voice's decoder holds tensors of some 10-15 MB per second of
+#: audio it makes at once, so this bounds a process's memory (measured with the bundled
+#: voice on a 32 s sentence: 180 MB after load, 450-630 MB peak with 150-400 phoneme
+#: pieces; the piper command line, which never cuts, peaked at 613 MB on the novel)
+MAX_PIECE_PHONEMES = 300
 #: voices kept loaded in one process (a model is about 150 MB once loaded)
 MAX_LOADED_VOICES = 2
 NOISE_RANGE = (0.0, 2.0)

@@ -146,18 +146,28 @@ def test_cli_voices_render_and_errors(
     assert listed.returncode == 0, listed.stderr
     assert VOICE in listed.stdout and "22050" in listed.stdout and "en-us" in listed.stdout
     book = tmp_path / "story.md"
-    book.write_text("# One\n\nThe keeper climbed the stairs.\n\nIt was 1895, and cold.\n")
+    book.write_text("# One\n\nThe keeper climbed the stairs.\n\nIt cost $5, and it was cold.\n")
     refused = narrate(env, "render", book, "--out", tmp_path / "x", "--engine", "piper",
                       "--pitch", "1.2")  # fmt: skip
     assert refused.returncode == 2 and "no pitch control" in refused.stderr
     missing = narrate(env, "render", book, "--out", tmp_path / "x", "--engine", "piper",
                       "--voice", tmp_path / "none.onnx")  # fmt: skip
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+    plan = narrate(env, "plan", book, "--engine", "piper", "--json")
+    assert plan.returncode == 0, plan.stderr
+    segments = [s for c in json.loads(plan.stdout)["chapters"] for s in c["segments"]]
+    ssml = "".join(s["ssml"] for s in segments)
+    assert '<sub alias="five dollars">$5</sub>' in ssml and "<mark" not in ssml  # piper's
+    estimate = narrate(env, "estimate", book, "--engine", "piper", "--json")
+    assert estimate.returncode == 0, estimate.stderr
+    figures = json.loads(estimate.stdout)
+    assert figures["engine"] == "piper" and figures["audio_seconds"] > 2
+    assert "price" not in figures  # time, not money
     out = tmp_path / "out"
     done = narrate(env, "render", book, "--out", out, "--engine", "piper", "--quiet", "--json")
     assert done.returncode == 0, done.stderr
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["engine"] == "piper" and manifest["voice"] == VOICE
     (chapter,) = manifest["chapters"]
-    assert chapter["words"] == 11 and chapter["duration_ms"] > 2000
-    assert "1895," in (out / chapter["captions"]["vtt"]).read_text()
+    assert chapter["words"] == 13 and chapter["duration_ms"] > 2000
+    assert "$5," in (out / chapter["captions"]["vtt"]).read_text()

@@ -81,7 +81,7 @@ class Document:
     chapters: tuple[Chapter, ...]
     title: str | None = None
     language: str | None = None
-    format: str = ""  # "markdown", "text", "html", "epub", "ssml"
+    format: str = ""  # "markdown", "text", "html", "epub", "docx", "ssml"
     skipped: tuple[str, ...] = field(default=())  # titles of front/back matter left out
     warnings: tuple[str, ...] = field(default=())
     ssml_source: str | None = None

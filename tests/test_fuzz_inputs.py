@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.ssml.docx_builder import core, make_docx, p
 from tests.ssml.test_clean import CONTROLS, xml_safe
 from tests.ssml.test_ingest_epub import CONTAINER, nav_doc, opf, xhtml
 from tests.test_cli import check_output_folder, narrate
@@ -92,6 +93,15 @@ def encode(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
+def make_docx_of(path: Path, text: str, *, raw: bool) -> Path:
+    body = text if raw else text.replace("&", "&amp;").replace("<", "&lt;")
+    return make_docx(
+        path,
+        p("One", "Heading1") + p(body) + p("Two", "Heading1") + p(f"{body} end."),
+        parts={"docProps/core.xml": encode(core(body[:9], body[:5]))},
+    )
+
+
 def make_epub(path: Path, text: str, *, raw: bool) -> Path:
     body = text if raw else text.replace("&", "&amp;").replace("<", "&lt;")
     with zipfile.ZipFile(path, "w") as archive:
@@ -112,7 +122,7 @@ def test_text_formats_with_control_characters(tmp_path: Path, fmt: str, text: st
     assert_handled(*run_narrate("plan", path, "--json"))
 
 
-@pytest.mark.parametrize("fmt", (*TEXT_FORMATS, "epub"))
+@pytest.mark.parametrize("fmt", (*TEXT_FORMATS, "epub", "docx"))
 @FUZZ
 @given(data=st.binary(max_size=600))
 def test_random_bytes(tmp_path: Path, fmt: str, data: bytes) -> None:
@@ -129,14 +139,26 @@ def test_epub_with_control_characters(tmp_path: Path, text: str, raw: bool) -> N
 
 
 @FUZZ
+@given(text=fuzz_text, raw=st.booleans())
+def test_docx_with_control_characters(tmp_path: Path, text: str, raw: bool) -> None:
+    path = make_docx_of(tmp_path / "book.docx", text, raw=raw)
+    assert_handled(*run_narrate("plan", path, "--json"))
+
+
+ARCHIVES = {"epub": make_epub, "docx": make_docx_of}
+
+
+@pytest.mark.parametrize("fmt", ARCHIVES)
+@FUZZ
 @given(flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), max_size=8))
-def test_epub_with_flipped_bytes(tmp_path: Path, flips: list[tuple[int, int]]) -> None:
-    data = bytearray(
-        make_epub(tmp_path / "good.epub", "It was a dark night.", raw=False).read_bytes()
-    )
+def test_archives_with_flipped_bytes(
+    tmp_path: Path, fmt: str, flips: list[tuple[int, int]]
+) -> None:
+    good = ARCHIVES[fmt](tmp_path / f"good.{fmt}", "It was a dark night.", raw=False)
+    data = bytearray(good.read_bytes())
     for at, mask in flips:
         data[at % len(data)] ^= mask
-    path = tmp_path / "flipped.epub"
+    path = tmp_path / f"flipped.{fmt}"
     path.write_bytes(bytes(data))
     assert_handled(*run_narrate("plan", path))
 
@@ -154,14 +176,14 @@ def test_lexicon_with_control_characters(tmp_path: Path, text: str) -> None:
 ALL_NASTY = "".join(NASTY) + "".join(REFERENCES)
 
 
-@pytest.mark.parametrize("fmt", (*TEXT_FORMATS, "epub"))
+@pytest.mark.parametrize("fmt", (*TEXT_FORMATS, *ARCHIVES))
 def test_render_of_a_hostile_document_completes(
     env: dict[str, str], tmp_path: Path, fmt: str
 ) -> None:
     """Every control character in one document: the render finishes, warns, and speaks."""
     text = f"Bell {ALL_NASTY} and escape.\x0cA new page."
-    if fmt == "epub":
-        path = make_epub(tmp_path / "book.epub", text.replace("&", "&amp;"), raw=True)
+    if fmt in ARCHIVES:
+        path = ARCHIVES[fmt](tmp_path / f"book.{fmt}", text.replace("&", "&amp;"), raw=True)
     else:
         path = tmp_path / f"doc.{fmt}"
         path.write_bytes(encode(wrap(fmt, text)))

@@ -1,4 +1,4 @@
-"""Turn an input document (Markdown, plain text, HTML, EPUB) into a :class:`Document`.
+"""Turn an input document (Markdown, plain text, HTML, EPUB, DOCX, SSML) into a :class:`Document`.
 
 Public API: :func:`load`, :func:`parse_chapter_range`, :func:`select_chapters` and
 :data:`FORMATS`. ``load`` does all the I/O (one read of the input file); the rest is pure.
@@ -20,13 +20,13 @@ from narrate.errors import (
     UsageError,
 )
 from ssml.document import Cover, Document
-from ssml.ingest import epub, html, markdown, ssmldoc, text
+from ssml.ingest import docx, epub, html, markdown, ssmldoc, text
 from ssml.ingest.clean import clean_text, scrub_document
 from ssml.ingest.epub import image_type
 
 __all__ = ["FORMATS", "MAX_INPUT_BYTES", "load", "parse_chapter_range", "select_chapters"]
 
-FORMATS = ("markdown", "text", "html", "epub", "ssml")
+FORMATS = ("markdown", "text", "html", "epub", "docx", "ssml")
 MAX_INPUT_BYTES = 50 * 1024 * 1024
 
 EXTENSIONS = {
@@ -38,6 +38,7 @@ EXTENSIONS = {
     ".htm": "html",
     ".xhtml": "html",
     ".epub": "epub",
+    ".docx": "docx",
     ".ssml": "ssml",
 }
 _SNIFF_BYTES = 4096
@@ -50,6 +51,7 @@ _PARSERS: dict[str, Parser] = {
     "text": lambda data, name, stem, _matter: text.parse(data, name, stem),
     "html": lambda data, name, stem, _matter: html.parse(data, name, stem),
     "epub": lambda data, name, stem, matter: epub.parse(data, name, stem, include_matter=matter),
+    "docx": lambda data, name, stem, matter: docx.parse(data, name, stem, include_matter=matter),
     "ssml": lambda data, name, stem, _matter: ssmldoc.parse(data, name, stem),
 }
 
@@ -58,10 +60,10 @@ def load(path: Path, *, include_matter: bool = False, format: str | None = None)
     """Read and parse one input document.
 
     The format comes from ``format`` if given, else the file extension, else the content
-    (an EPUB zip, or an HTML page). Front/back matter of EPUBs is skipped unless
-    ``include_matter``. Raises an :class:`~narrate.errors.InputError` subclass for
-    anything wrong with the input, and :class:`~narrate.errors.UsageError` for an unknown
-    ``format``.
+    (an EPUB or DOCX zip, or an HTML page). Front/back matter of EPUBs, and the notes of
+    DOCX files, are skipped unless ``include_matter``. Raises an
+    :class:`~narrate.errors.InputError` subclass for anything wrong with the input, and
+    :class:`~narrate.errors.UsageError` for an unknown ``format``.
     """
     path = Path(path)
     forced = _check_format_name(format)
@@ -187,6 +189,8 @@ def detect_format(path: Path, data: bytes) -> str:
         return by_extension
     if epub.looks_like_epub(data):
         return "epub"
+    if docx.looks_like_docx(data):
+        return "docx"
     head = data[:_SNIFF_BYTES].lstrip(b"\xef\xbb\xbf \t\r\n")
     if _HTML_SNIFF_RE.search(head):
         return "html"
@@ -194,7 +198,8 @@ def detect_format(path: Path, data: bytes) -> str:
         f"cannot tell what kind of document {path.name} is (extension "
         f"{path.suffix or '(none)'!r} is not one narrate knows)",
         hint="narrate reads Markdown (.md, .markdown), plain text (.txt, .text), "
-        "HTML (.html, .htm, .xhtml), EPUB (.epub) and SSML (.ssml, or XML whose root is "
+        "HTML (.html, .htm, .xhtml), EPUB (.epub), Word (.docx) and SSML (.ssml, or XML "
+        "whose root is "
         "<speak>); give the file the extension that "
         "matches its content",
     )

@@ -37,6 +37,8 @@ from lxml import etree
 
 from narrate.errors import MalformedDocumentError
 from ssml.document import BookMetadata, Cover, Document
+from ssml.ingest.archive import DEFAULT_ZIP_LIMITS, ZipLimits, check_zip, read_member
+from ssml.ingest.archive import EPUB as EPUB_KIND
 from ssml.ingest.clean import clean_markup_bytes
 from ssml.ingest.html import (
     NOTE_TYPES,
@@ -48,16 +50,7 @@ from ssml.ingest.html import (
     inline_text,
     local_name,
 )
-from ssml.ingest.safexml import (
-    DEFAULT_ZIP_LIMITS,
-    EPUB_FIX,
-    ZipLimits,
-    check_zip,
-    html_parser,
-    read_member,
-    refuse_entity_declarations,
-    xml_parser,
-)
+from ssml.ingest.safexml import html_parser, refuse_entity_declarations, xml_parser
 from ssml.ingest.text import Section, assemble, prettify_stem
 from ssml.normalize import chapter_heading, normalize_text
 
@@ -149,7 +142,7 @@ class Navigation:
 
 def broken(what: str) -> MalformedDocumentError:
     """The error for a structurally broken EPUB."""
-    return MalformedDocumentError(f"the EPUB is broken: {what}", hint=EPUB_FIX)
+    return MalformedDocumentError(f"the EPUB is broken: {what}", hint=EPUB_KIND.fix)
 
 
 def resolve(base: str, href: str) -> str:

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from narrate.errors import DocumentTooLargeError, EmptyDocumentError, MalformedDocumentError
-from ssml.ingest import epub, load, safexml
+from ssml.ingest import archive as archive_module
+from ssml.ingest import epub, load
+from ssml.ingest.archive import ZipLimits, read_member
 from ssml.ingest.epub import is_matter
-from ssml.ingest.safexml import ZipLimits, read_member
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 TIME_MACHINE = CORPUS / "h-g-wells_the-time-machine.epub"
@@ -529,7 +530,7 @@ def test_read_member_stops_at_actual_size_cap(
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("big", b"\0" * 3_000_000)
     # Pretend the directory's declared sizes passed the check: the stream cap must still hold.
-    monkeypatch.setattr(safexml, "_check_declared", lambda *args: None)
+    monkeypatch.setattr(archive_module, "_check_declared", lambda *args: None)
     limits = ZipLimits(max_member_size=1_000_000, ratio_floor=10, chunk_size=4096)
     with zipfile.ZipFile(path) as archive, pytest.raises(DocumentTooLargeError):
         read_member(archive, "big", "z.zip", limits)

@@ -180,12 +180,11 @@ def list_voices(env: Mapping[str, str]) -> list[Voice]:
         except BrokenVoiceError as exc:
             voices.append(Voice(id=files.id, name=f"(unusable: {exc})"))
             continue
-        quality = f", {info.quality}" if info.quality else ""
-        where = "bundled" if files.bundled else str(files.model.parent)
+        quality = f" ({info.quality})" if info.quality else ""
         voices.append(
             Voice(
                 id=files.id,
-                name=f"{info.dataset}{quality} ({where})",
+                name=f"{info.dataset}{quality}",
                 languages=(info.language,),
                 sample_rate_hz=info.sample_rate_hz,
             )

@@ -105,7 +105,7 @@ def book_info(document: Document, options: BookOptions, fallback_title: str) -> 
 def voice_credit(engine: Engine, voice_id: str) -> str:
     """Who narrates when no ``--narrator`` is given: the engine's voice, named as such."""
     name = next((v.name for v in engine.voices() if v.id == voice_id), voice_id)
-    return f"the {name} voice of {engine.name}, a synthetic voice"
+    return f"the {name} voice of {engine.spec.display_name}, a synthetic voice"
 
 
 def add_credits(document: Document, info: BookInfo, narrator: str) -> Document:

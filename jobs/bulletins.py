@@ -283,7 +283,8 @@ def _voicing(definition: Definition, engine: Engine) -> Voicing:
         model=definition.model,
         options=definition.options,
     )
-    engine.check(voicing.request(ssml=""))
+    completed = engine.complete(voicing.request(ssml=""))  # checks, pins implicit settings
+    voicing = replace(voicing, voice=completed.voice, options=completed.options)
     return voicing
 
 

@@ -41,7 +41,7 @@ from bisect import bisect_right
 from dataclasses import replace
 
 from ssml.annotations import Annotation, Lang, SpanSet, Sub, is_leaf, shift, sort_key
-from ssml.dialects import DIALECTS, check, script_language
+from ssml.dialects import check, dialect_for, script_language
 from ssml.document import Document
 from ssml.latex import TIME_BUDGET_S, Budget, read_formula, split_trailing_punctuation
 from ssml.latex.budget import gc_paused
@@ -61,8 +61,7 @@ def annotate(
     normalize: bool = True,
 ) -> Document:
     """Annotate every block of ``document`` (see the module docstring)."""
-    if dialect not in DIALECTS:
-        raise ValueError(f"unknown SSML dialect {dialect!r}")
+    dialect_for(dialect)  # an unknown dialect is a ValueError
     if latex not in LATEX_MODES:
         raise ValueError(f"latex must be one of {LATEX_MODES}, not {latex!r}")
     if document.ssml_source is not None:
@@ -141,7 +140,7 @@ def annotate_block(
     ``\\[...\\]``, literal backslashes doubled).
     """
     language = script_language(text)
-    passthrough = latex == "passthrough" and dialect == "cosyvoice" and language == "zh"
+    passthrough = latex == "passthrough" and dialect_for(dialect).reads_latex and language == "zh"
     text, annotations = _formulas(
         text, list(existing), dollars, passthrough, warnings, where, escaped
     )

@@ -62,7 +62,7 @@ import os
 import re
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from narrate.errors import SynthesisFailedError, VoiceNotFoundError
@@ -558,10 +558,15 @@ def espeak_parameters(rate: float, pitch: float, volume: float) -> tuple[int, in
 
 
 def _resolve_voice(lib: _Library, voice: str) -> str:
-    """The name to give espeak_SetVoiceByName for ``voice``, or VoiceNotFoundError."""
-    base, plus, variant = voice.strip().partition("+")
-    base = base.lower()
-    if not base or base not in {v.id for v in lib.voices}:
+    """The name to give espeak_SetVoiceByName for ``voice``, or VoiceNotFoundError.
+
+    ``voice`` is a voice id (``en-us``, ``en-gb-x-rp``) or a language tag one voice
+    speaks first (``en-gb`` is the voice ``en``, English as spoken in Great Britain),
+    optionally with a variant (``+f3``).
+    """
+    name, plus, variant = voice.strip().partition("+")
+    base = _voice_id(lib, name.lower())
+    if base is None:
         raise VoiceNotFoundError(_unknown_voice_message(voice))
     if not plus:
         return base
@@ -569,6 +574,16 @@ def _resolve_voice(lib: _Library, voice: str) -> str:
     if file_name is None or "+" in variant:
         raise VoiceNotFoundError(_unknown_voice_message(voice))
     return f"{base}+{file_name}"
+
+
+def _voice_id(lib: _Library, name: str) -> str | None:
+    """The voice id ``name`` is, or the id of the voice whose first language it is."""
+    if not name:
+        return None
+    if name in {v.id for v in lib.voices}:
+        return name
+    speaking = sorted(v.id for v in lib.voices if v.languages and v.languages[0] == name)
+    return speaking[0] if speaking else None
 
 
 _SPAN_MARK_RE = re.compile(r'<mark\s+name="' + re.escape(MARK_PREFIX) + r'([az])(\d+)"\s*/>')
@@ -712,9 +727,14 @@ class EspeakEngine:
         return SynthesisResult(pcm=pcm, sample_rate_hz=SAMPLE_RATE_HZ, marks=marks)
 
     def complete(self, request: SynthesisRequest) -> SynthesisRequest:
-        """Nothing implicit shapes the audio: the request as it is (checked)."""
-        self.check(request)
-        return request
+        """The request with its voice as espeak names it (``en-gb`` -> ``en``), checked;
+        nothing else implicit shapes the audio."""
+        espeak_parameters(request.rate, request.pitch, request.volume)
+        with _LOCK:
+            voice = _resolve_voice(_library(), request.voice)
+        base, plus, _file = voice.partition("+")
+        variant = request.voice.partition("+")[2].lower()
+        return replace(request, voice=f"{base}+{variant}" if plus else base)
 
     def check(self, request: SynthesisRequest) -> None:
         espeak_parameters(request.rate, request.pitch, request.volume)

@@ -283,7 +283,8 @@ def _voicing(definition: Definition, engine: Engine) -> Voicing:
         model=definition.model,
         options=definition.options,
     )
-    completed = engine.complete(voicing.request(ssml=""))  # checks, pins implicit settings
+    engine.check(voicing.request(ssml=""))  # also what only a real request needs (a key)
+    completed = engine.complete(voicing.request(ssml=""))  # pins implicit settings
     voicing = replace(voicing, voice=completed.voice, options=completed.options)
     return voicing
 

@@ -127,7 +127,8 @@ def prepare(request: RenderRequest) -> Prepared:
         model=request.model,
         options=tuple(sorted(request.engine_options)),
     )
-    completed = engine.complete(voicing.request(ssml=""))  # checks, pins implicit settings
+    engine.check(voicing.request(ssml=""))  # also what only a real request needs (a key)
+    completed = engine.complete(voicing.request(ssml=""))  # pins implicit settings
     voicing = replace(voicing, voice=completed.voice, options=completed.options)
     document, book = read_book(request)
     plan = plan_document(document, policy_for(engine))

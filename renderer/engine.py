@@ -206,6 +206,11 @@ class Engine(Protocol):
         whose defaults are fixed returns it unchanged. Checks it as :meth:`check` does."""
         ...
 
+    def billed_chars(self, request: SynthesisRequest) -> int | None:
+        """The characters the provider would bill for ``request`` (None: an engine that
+        does not bill), counted as the provider counts them, without sending it."""
+        ...
+
     def check(self, request: SynthesisRequest) -> None:
         """Refuse, before any synthesis, a request the engine would reject.
 

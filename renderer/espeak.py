@@ -736,6 +736,10 @@ class EspeakEngine:
         variant = request.voice.partition("+")[2].lower()
         return replace(request, voice=f"{base}+{variant}" if plus else base)
 
+    def billed_chars(self, request: SynthesisRequest) -> int | None:
+        """It runs here: nothing is billed."""
+        return None
+
     def check(self, request: SynthesisRequest) -> None:
         espeak_parameters(request.rate, request.pitch, request.volume)
         with _LOCK:

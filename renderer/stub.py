@@ -82,6 +82,10 @@ class StubEngine:
         self.check(request)
         return request
 
+    def billed_chars(self, request: SynthesisRequest) -> int | None:
+        """It runs here: nothing is billed."""
+        return None
+
     def check(self, request: SynthesisRequest) -> None:
         validate_prosody(request.rate, request.pitch, request.volume)
         if request.voice != "stub":

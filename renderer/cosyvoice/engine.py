@@ -92,12 +92,8 @@ class CosyVoiceEngine:
         ]
 
     def complete(self, request: SynthesisRequest) -> SynthesisRequest:
-        """Nothing implicit shapes the audio: the request as it is (checked)."""
-        self.check(request)
-        return request
-
-    def check(self, request: SynthesisRequest) -> None:
-        """The voice, model, options and prosody (:meth:`check_request`) and the API key."""
+        """Nothing implicit shapes the audio: the request as it is, checked locally (voice,
+        model, options, prosody; no key needed, so estimates can use it)."""
         self.check_request(
             model=request.model,
             voice=request.voice,
@@ -106,7 +102,17 @@ class CosyVoiceEngine:
             volume=request.volume,
             options=request.options,
         )
+        return request
+
+    def check(self, request: SynthesisRequest) -> None:
+        """The voice, model, options and prosody (:meth:`check_request`) and the API key."""
+        self.complete(request)
         self.config.require_key()
+
+    def billed_chars(self, request: SynthesisRequest) -> int | None:
+        """As the service counts them: the text said (aliases expanded, tags not
+        counted), a Chinese character counting 2."""
+        return self.plan(request)[1].billed
 
     def check_request(
         self,

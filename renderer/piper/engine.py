@@ -199,6 +199,10 @@ class PiperEngine:
         """The bundled voice and those in the folders of ``NARRATE_PIPER_VOICES``."""
         return list_voices(self.env)
 
+    def billed_chars(self, request: SynthesisRequest) -> int | None:
+        """It runs here: nothing is billed."""
+        return None
+
     def check(self, request: SynthesisRequest) -> None:
         """Prosody, options, the voice's files and config, and its patched model (made
         now, once, so a broken model is reported before any work)."""

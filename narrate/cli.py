@@ -384,12 +384,13 @@ def render_request(
 
 
 def _register_engine_commands() -> None:
-    from narrate import cli_audio, cli_bulletin, cli_cosyvoice, cli_jobs
+    from narrate import cli_audio, cli_bulletin, cli_cosyvoice, cli_jobs, cli_serve
 
     cli_audio.register(cli)
     cli_bulletin.register(cli)
     cli_cosyvoice.register(cli, voices)
     cli_jobs.register(cli, render)
+    cli_serve.register(cli)
 
 
 _register_engine_commands()

@@ -25,13 +25,17 @@ Distributed-mode tuning (seconds unless named otherwise):
 
 Bulletins: ``NARRATE_FEED_TIMEOUT_S`` (10) a feed's connect/read timeout,
 ``NARRATE_FEED_DEADLINE_S`` (30) the longest a feed may take to arrive.
+
+The web page (``narrate serve``): ``NARRATE_SERVE_TOKEN`` the token every request must
+carry (required to serve on an address other than loopback; at least 16 characters;
+never logged or shown), ``NARRATE_SERVE_MAX_UPLOAD_MB`` (50) the largest upload.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from narrate.errors import ConfigurationError
@@ -55,6 +59,10 @@ class Settings:
     #: a bulletin's feed fetch: connect/read timeout, and the whole fetch's deadline
     feed_timeout_s: float = 10.0
     feed_deadline_s: float = 30.0
+    #: ``narrate serve``: the token every request must carry (None: none; loopback only);
+    #: a secret, so out of the repr
+    serve_token: str | None = field(default=None, repr=False)
+    serve_max_upload_mb: int = 50
 
     @property
     def lease_ms(self) -> int:
@@ -83,6 +91,8 @@ class Settings:
             reap_interval_s=_number(env, "NARRATE_REAP_INTERVAL_S", 15),
             feed_timeout_s=_number(env, "NARRATE_FEED_TIMEOUT_S", 10),
             feed_deadline_s=_number(env, "NARRATE_FEED_DEADLINE_S", 30),
+            serve_token=_token(env, "NARRATE_SERVE_TOKEN"),
+            serve_max_upload_mb=int(_number(env, "NARRATE_SERVE_MAX_UPLOAD_MB", 50, whole=True)),
         )
 
 
@@ -114,6 +124,11 @@ def _optional_whole(env: Mapping[str, str], name: str) -> int | None:
             hint="unset it for narrate's default",
         )
     return int(text)
+
+
+def _token(env: Mapping[str, str], name: str) -> str | None:
+    """A secret, or None when unset (``narrate serve`` checks its length)."""
+    return (env.get(name) or "").strip() or None
 
 
 def _home(env: Mapping[str, str]) -> Path:

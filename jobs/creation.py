@@ -20,6 +20,8 @@ from jobs.models import (
 from jobs.planning import PlannedChapter, Voicing, segment_hash
 from jobs.priority import Priority
 from jobs.storage import Storage
+from renderer import caption_profiles
+from renderer.caption_profiles import DEFAULT_CAPTION_PROFILE, CaptionProfile
 from renderer.profiles import Profile, profile
 from renderer.stitch import AudioFormat
 from ssml.document import Document
@@ -50,6 +52,9 @@ def create_job(
     distributed: bool = False,
     master: str | None = None,
     book: Mapping[str, object] | None = None,
+    caption_profile: str = DEFAULT_CAPTION_PROFILE,
+    read_along: str | None = None,
+    source: Mapping[str, object] | None = None,
 ) -> JobSummary:
     """Store a new job; segments whose audio already exists are done at once (reused)."""
     job_id = uuid.uuid4().hex
@@ -74,6 +79,9 @@ def create_job(
                 "sample_rate_hz": audio.sample_rate_hz,
                 "bitrate_kbps": audio.bitrate_kbps,
                 "master": master,
+                "caption_profile": caption_profile,
+                "read_along": read_along,
+                "source": dict(source) if source is not None else None,
             },
             book=dict(book) if book is not None else None,
             priority=int(priority),
@@ -138,6 +146,13 @@ def profile_of(job: Job) -> Profile | None:
     """The delivery profile the job's chapters are mastered to (None: not mastered)."""
     name = job.options.get("master")
     return profile(str(name)) if name else None
+
+
+def caption_profile_of(job: Job) -> CaptionProfile:
+    """The caption profile the job's captions are cut to (jobs older than profiles, and
+    jobs without one: ``standard``)."""
+    name = job.options.get("caption_profile") or DEFAULT_CAPTION_PROFILE
+    return caption_profiles.caption_profile(str(name))
 
 
 def audio_format_of(job: Job) -> AudioFormat:

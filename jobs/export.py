@@ -15,12 +15,13 @@ from pathlib import Path
 from sqlalchemy import select
 
 from jobs.book import StoredBook, stored_book
-from jobs.creation import profile_of
+from jobs.creation import caption_profile_of, profile_of
 from jobs.db import Factory, transaction
 from jobs.manifest import (
     BookChapterEntry,
     BookEntry,
     Captions,
+    CaptionWarningEntry,
     ChapterEntry,
     FileEntry,
     Manifest,
@@ -32,7 +33,18 @@ from jobs.storage import Storage
 from jobs.views import ChapterWords, WordTrack, WordView
 from narrate.errors import JobFailedError, JobNotFoundError, UsageError
 from narrate.files import atomic_path, copy_atomic, write_text_atomic
-from renderer.captions import VTT_HEADER, iter_cues, rules_for, srt_cue, to_srt, to_vtt, vtt_cue
+from renderer.caption_check import CaptionTally, CaptionWarning
+from renderer.caption_profiles import STANDARD, CaptionProfile
+from renderer.captions import (
+    VTT_HEADER,
+    Cue,
+    iter_cues,
+    rules_for,
+    srt_cue,
+    to_srt,
+    to_vtt,
+    vtt_cue,
+)
 from renderer.check import check
 from renderer.m4b import BookChapter, Mark, assemble
 from renderer.measure import measure_file
@@ -124,9 +136,23 @@ def word_track(factory: Factory, job_id: str, number: int | None = None) -> Word
     return WordTrack(job_id, tuple(chapters))
 
 
-def chapter_captions(factory: Factory, chapter: Chapter, fmt: str) -> str:
-    cues = iter_cues(chapter.text, iter_chapter_words(factory, chapter.id), rules_for(chapter.text))
-    return to_vtt(cues) if fmt == "vtt" else to_srt(cues)
+def chapter_captions(
+    factory: Factory, chapter: Chapter, fmt: str, profile: CaptionProfile | None = None
+) -> tuple[str, tuple[CaptionWarning, ...]]:
+    """A chapter's captions as WebVTT or SRT text, cut to ``profile`` (default: the one
+    its job was rendered with), and the rules the speech made the cues break."""
+    if profile is None:
+        profile = caption_profile_of(load_job(factory, chapter.job_id))
+    tally = CaptionTally(profile)
+    cues = iter_cues(
+        chapter.text,
+        iter_chapter_words(factory, chapter.id),
+        rules_for(chapter.text, profile),
+        until_ms=chapter.duration_ms,
+        sink=tally,
+    )
+    text = to_vtt(cues) if fmt == "vtt" else to_srt(cues)
+    return text, tally.warnings()
 
 
 def write_captions(
@@ -135,18 +161,26 @@ def write_captions(
     vtt_path: Path,
     srt_path: Path,
     window: tuple[int, int] | None = None,
+    *,
+    profile: CaptionProfile = STANDARD,
+    until_ms: int | None = None,
+    tally: CaptionTally | None = None,
 ) -> int:
     """Write a chapter's WebVTT and SubRip files (atomically), streaming its word track
     from the database a cue at a time; returns the number of words.
 
     ``window`` (start, end ms on the chapter timeline): only the words spoken in it, with
-    times relative to its start (one file of a chapter split into several).
+    times relative to its start (one file of a chapter split into several). Cues are cut
+    to ``profile``, none past ``until_ms`` (the audio's end); ``tally`` (of the same
+    profile) sees every cue written, to report the rules the speech made them break.
     """
     words: Iterator[TimedWord] = iter_chapter_words(factory, chapter.id)
     if window is not None:
         words = _within(words, *window)
     counted = _Counted(words)
-    cues = iter_cues(chapter.text, counted, rules_for(chapter.text))
+    cues = iter_cues(
+        chapter.text, counted, rules_for(chapter.text, profile), until_ms=until_ms, sink=tally
+    )
     with (
         atomic_path(vtt_path) as vtt_tmp,
         atomic_path(srt_path) as srt_tmp,
@@ -167,20 +201,28 @@ def _within(words: Iterator[TimedWord], start_ms: int, end_ms: int) -> Iterator[
 
 
 def write_book_captions(
-    factory: Factory, chapters: Sequence[tuple[Chapter, int]], vtt_path: Path
+    factory: Factory,
+    chapters: Sequence[tuple[Chapter, int]],
+    vtt_path: Path,
+    profile: CaptionProfile = STANDARD,
 ) -> None:
     """One WebVTT for a whole book: each chapter's cues moved to where the chapter starts
-    on the book's timeline (``(chapter, start ms)`` in order), a cue at a time."""
+    on the book's timeline (``(chapter, start ms)`` in order), a cue at a time; a chapter's
+    last cue ends the profile's gap before the next chapter's first."""
     with atomic_path(vtt_path) as tmp, tmp.open("w", encoding="utf-8", newline="") as vtt:
         vtt.write(VTT_HEADER)
+        held: Cue | None = None  # the last cue so far, written once the next one is known
         for chapter, start_ms in chapters:
             words = iter_chapter_words(factory, chapter.id)
-            for cue in iter_cues(chapter.text, words, rules_for(chapter.text)):
-                vtt.write(
-                    vtt_cue(
-                        replace(cue, start_ms=cue.start_ms + start_ms, end_ms=cue.end_ms + start_ms)
-                    )
-                )
+            rules = rules_for(chapter.text, profile)
+            for cue in iter_cues(chapter.text, words, rules, until_ms=chapter.duration_ms):
+                cue = replace(cue, start_ms=cue.start_ms + start_ms, end_ms=cue.end_ms + start_ms)
+                if held is not None:
+                    end = min(held.end_ms, cue.start_ms - profile.min_gap_ms)
+                    vtt.write(vtt_cue(replace(held, end_ms=max(end, held.start_ms + 1))))
+                held = cue
+        if held is not None:
+            vtt.write(vtt_cue(held))
 
 
 class _Counted:
@@ -196,10 +238,21 @@ class _Counted:
             yield word
 
 
-def export_job(factory: Factory, storage: Storage, job_id: str, out_dir: Path) -> Manifest:
+def export_job(
+    factory: Factory,
+    storage: Storage,
+    job_id: str,
+    out_dir: Path,
+    *,
+    read_along: str | None = None,
+) -> Manifest:
     """Write the job's audio (per chapter, or one m4b), captions, tags, mastering report
-    and manifest into ``out_dir``; returns the manifest."""
+    and manifest into ``out_dir``; returns the manifest. ``read_along`` ("word" or
+    "sentence"; default: what the job was made with) also writes the read-along EPUB."""
+    from jobs.readalong import check_level, write_read_along
+
     job = load_job(factory, job_id)
+    level = check_level(read_along or _read_along_of(job))
     if job.status not in JOB_FINAL:
         raise UsageError(
             f"job {job_id} is {job.status}: it has not finished",
@@ -240,15 +293,25 @@ def export_job(factory: Factory, storage: Storage, job_id: str, out_dir: Path) -
         title=book.title if job.book else None,
         authors=list(book.authors) or None,
         book=_export_book(factory, storage, job, out_dir, book) if one_file else None,
+        caption_profile=caption_profile_of(job).name,
     )
     profile = profile_of(job)
     if profile is not None:
         manifest = replace(
             manifest, master=_export_report(job, out_dir, profile, book, storage, manifest)
         )
+    if level is not None:
+        epub = write_read_along(factory, storage, job_id, out_dir, level)
+        manifest = replace(manifest, read_along=epub.name)
     payload = manifest.to_json()
     write_text_atomic(out_dir / MANIFEST, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
     return manifest
+
+
+def _read_along_of(job: Job) -> str | None:
+    """The read-along level the job was made with (``--read-along``), or None."""
+    level = job.options.get("read_along")
+    return str(level) if level else None
 
 
 def _export_chapter(
@@ -269,6 +332,8 @@ def _export_chapter(
     total = len(job.chapters)
     files: list[FileEntry] = []
     words = 0
+    profile = caption_profile_of(job)
+    warnings: list[CaptionWarningEntry] = []
     for number, entry in enumerate(stored, start=1):
         name = stem if len(stored) == 1 else f"{stem}-{number}"
         start_ms, duration_ms = int(str(entry["start_ms"])), int(str(entry["duration_ms"]))
@@ -280,9 +345,18 @@ def _export_chapter(
             title = chapter.title if len(stored) == 1 else f"{chapter.title} ({number})"
             write_tags(out_dir / audio_name, book.tags(title, track, total))
         window = None if len(stored) == 1 else (start_ms, start_ms + duration_ms)
+        tally = CaptionTally(profile)
         words += write_captions(
-            factory, chapter, out_dir / f"{name}.vtt", out_dir / f"{name}.srt", window
+            factory,
+            chapter,
+            out_dir / f"{name}.vtt",
+            out_dir / f"{name}.srt",
+            window,
+            profile=profile,
+            until_ms=duration_ms,
+            tally=tally,
         )
+        warnings.extend(_caption_warning(f"{name}.vtt", w) for w in tally.warnings())
         captions = Captions(f"{name}.vtt", f"{name}.srt")
         files.append(FileEntry(audio_name or "", captions, start_ms, duration_ms))
     return ChapterEntry(
@@ -294,7 +368,33 @@ def _export_chapter(
         words=words,
         gaps=chapter.gaps or None,
         files=files if len(files) > 1 else None,
+        caption_warnings=warnings or None,
     )
+
+
+def _caption_warning(captions: str, warning: CaptionWarning) -> CaptionWarningEntry:
+    worst = warning.worst
+    return CaptionWarningEntry(
+        captions=captions,
+        rule=warning.rule,
+        profile=warning.profile,
+        cues=warning.cues,
+        total=warning.total,
+        limit=warning.limit,
+        worst=worst.measured,
+        cue=worst.cue,
+        start_ms=worst.start_ms,
+        message=warning.message,
+    )
+
+
+def caption_warning_lines(manifest: Manifest) -> list[str]:
+    """The manifest's caption warnings as lines for people, each naming its chapter."""
+    return [
+        f"captions of chapter {chapter.index} ({chapter.title}), {w.captions}: {w.message}"
+        for chapter in manifest.chapters
+        for w in chapter.caption_warnings or ()
+    ]
 
 
 def _export_book(
@@ -328,6 +428,7 @@ def _export_book(
         factory,
         [(c, m.start_ms) for c, m in zip(job.chapters, marks, strict=True)],
         out_dir / f"{slug}.vtt",
+        caption_profile_of(job),
     )
     return BookEntry(
         audio=audio_name,

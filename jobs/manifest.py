@@ -30,6 +30,23 @@ class FileEntry:
 
 
 @dataclass(frozen=True)
+class CaptionWarningEntry:
+    """A caption rule some cues of a chapter's file break because the speech left no way
+    to keep it (renderer/caption_check.py): how many cues, and the worst one."""
+
+    captions: str  # the WebVTT file the cue numbers refer to (the SRT numbers them alike)
+    rule: str
+    profile: str
+    cues: int
+    total: int
+    limit: float | int | None
+    worst: float | int | str
+    cue: int
+    start_ms: int
+    message: str
+
+
+@dataclass(frozen=True)
 class ChapterEntry:
     index: int
     title: str
@@ -41,6 +58,7 @@ class ChapterEntry:
     #: a partial job: silence where a failed segment would have been
     gaps: list[dict[str, object]] | None = None
     files: list[FileEntry] | None = None
+    caption_warnings: list[CaptionWarningEntry] | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +106,10 @@ class Manifest:
     authors: list[str] | None = None
     master: MasterEntry | None = None
     book: BookEntry | None = None
+    #: the caption profile the captions were cut to (renderer/caption_profiles.py)
+    caption_profile: str | None = None
+    #: the read-along EPUB (``--read-along``): ``<book-slug>.epub``, with media overlays
+    read_along: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return to_data(self, drop_empty=True, keep=_KEPT_EMPTY)  # type: ignore[no-any-return]

@@ -22,9 +22,11 @@ from jobs.local import ProgressCallback, run_job
 from jobs.manifest import Manifest
 from jobs.models import JobStatus, Segment
 from jobs.planning import PlannedChapter, Voicing, plan_document
+from jobs.readalong import check_level, store_source
 from jobs.settling import Failure, failures
 from narrate.errors import UsageError
 from narrate.settings import Settings
+from renderer.caption_profiles import DEFAULT_CAPTION_PROFILE, caption_profile
 from renderer.engine import Engine, validate_prosody
 from renderer.engines import get_engine
 from renderer.master import check_request
@@ -56,6 +58,10 @@ class RenderRequest:
     #: the delivery profile chapters are mastered to (None: not mastered)
     master: str | None = None
     book: BookOptions = field(default_factory=BookOptions)
+    #: the caption profile captions are cut to (renderer/caption_profiles.py)
+    caption_profile: str = DEFAULT_CAPTION_PROFILE
+    #: also write the read-along EPUB: "word" or "sentence" overlays (None: no EPUB)
+    read_along: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,8 @@ def policy_for(engine: Engine) -> SegmentPolicy:
 def prepare(request: RenderRequest) -> Prepared:
     """Read and plan the input and check every option; raises before anything is written."""
     validate_prosody(request.rate, request.pitch, request.volume)
+    caption_profile(request.caption_profile)  # an unknown name fails before any work
+    check_level(request.read_along)
     if request.master is not None:
         check_request(profile(request.master), request.audio)
     engine = get_engine(request.engine)
@@ -191,6 +199,9 @@ def store_job(
         audio=request.audio,
         master=request.master,
         book=prepared.book.to_json(store_cover(ctx.storage, prepared.book.cover)),
+        caption_profile=request.caption_profile,
+        read_along=request.read_along,
+        source=store_source(ctx.storage, request.input_path, prepared.document, prepared.plan),
         **job,
     )
 

@@ -20,6 +20,7 @@ import click
 
 from narrate import __version__
 from narrate.errors import NarrateError
+from renderer.caption_profiles import CAPTION_PROFILE_NAMES
 from renderer.engines import ENGINES
 from renderer.profiles import PROFILE_NAMES
 
@@ -140,6 +141,23 @@ def _document_options(func: F) -> F:
     show_default=True,
     help="Master each chapter to a delivery spec and check it (see `narrate check`).",
 )
+@click.option(
+    "--caption-profile",
+    type=click.Choice(CAPTION_PROFILE_NAMES),
+    default="standard",
+    show_default=True,
+    help="Subtitle rules captions are cut to (see `narrate captions --check`).",
+)
+@click.option(
+    "--read-along",
+    "read_along",
+    type=click.Choice(["word", "sentence"]),
+    is_flag=False,
+    flag_value="word",
+    default=None,
+    help="Also write <book>.epub, an EPUB 3 whose text is highlighted as the audio plays: "
+    "word (the default when given alone) or sentence.",
+)
 @click.option("--sample-rate", "sample_rate_hz", type=int, help="Output sample rate in Hz.")
 @click.option("--bitrate", "bitrate_kbps", type=int, help="Bit rate in kbit/s (mp3, opus).")
 @click.option("--rate", type=float, default=1.0, show_default=True, help="Speed multiplier.")
@@ -206,6 +224,11 @@ def render(out_dir: Path, quiet: bool, as_json: bool, **options: Any) -> None:
                 f"reused {report.segments_reused}{billed}",
                 err=True,
             )
+    if report.manifest is not None:
+        from jobs.export import caption_warning_lines
+
+        for line in caption_warning_lines(report.manifest):
+            click.echo(f"warning: {line}", err=True)
     if not as_json:
         click.echo(f"job {report.job_id}: wrote {out_dir / 'manifest.json'}")
 
@@ -297,27 +320,6 @@ def voices(ctx: click.Context, engine: str, as_json: bool) -> None:
         click.echo(f"{voice.id:24s} {voice.name:32s} {languages:12s} {rate}".rstrip())
 
 
-@cli.command()
-@click.argument("job_id", metavar="JOB")
-@click.option(
-    "--format", "fmt", type=click.Choice(["vtt", "srt", "json"]), default="vtt", show_default=True
-)
-@click.option(
-    "--chapter", type=int, help="Only this chapter (its number); vtt/srt default to the first."
-)
-def captions(job_id: str, fmt: str, chapter: int | None) -> None:
-    """Print a job's captions from the database: WebVTT, SRT, or the JSON word track."""
-    from jobs.export import chapter_captions, finished_chapters, word_track
-    from jobs.serialize import dumps
-
-    ctx = open_database()
-    if fmt == "json":
-        click.echo(dumps(word_track(ctx.factory, job_id, chapter)))
-        return
-    first = finished_chapters(ctx.factory, job_id, chapter)[0]  # default: the first chapter
-    click.echo(chapter_captions(ctx.factory, first, fmt), nl=False)
-
-
 @cli.group()
 def db() -> None:
     """Database schema management."""
@@ -358,6 +360,8 @@ def render_request(
     narrator: str | None = None,
     cover: Path | None = None,
     credits: bool = False,
+    caption_profile: str = "standard",
+    read_along: str | None = None,
 ) -> Any:
     """The :class:`jobs.render.RenderRequest` of ``render``'s (and ``submit``'s) options."""
     from jobs.book import BookOptions
@@ -380,13 +384,16 @@ def render_request(
         latex=latex,
         master=None if master == "none" else master,
         book=BookOptions(title, author, narrator, cover, credits),
+        caption_profile=caption_profile,
+        read_along=read_along,
     )
 
 
 def _register_engine_commands() -> None:
-    from narrate import cli_audio, cli_bulletin, cli_cosyvoice, cli_jobs, cli_serve
+    from narrate import cli_audio, cli_bulletin, cli_captions, cli_cosyvoice, cli_jobs, cli_serve
 
     cli_audio.register(cli)
+    cli_captions.register(cli)
     cli_bulletin.register(cli)
     cli_cosyvoice.register(cli, voices)
     cli_jobs.register(cli, render)

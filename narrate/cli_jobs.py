@@ -307,13 +307,25 @@ def retry(job_id: str) -> None:
 @click.option(
     "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder."
 )
-def fetch(job_id: str, out_dir: Path) -> None:
+@click.option(
+    "--read-along",
+    "read_along",
+    type=click.Choice(["word", "sentence"]),
+    is_flag=False,
+    flag_value="word",
+    default=None,
+    help="Also write the read-along EPUB (even if the job was made without --read-along): "
+    "word (the default when given alone) or sentence.",
+)
+def fetch(job_id: str, out_dir: Path, read_along: str | None) -> None:
     """Write a finished JOB's files and manifest into --out, as `render` writes them."""
-    from jobs.export import export_job
+    from jobs.export import caption_warning_lines, export_job
     from jobs.render import check_out_dir
     from narrate.cli import open_database
 
     ctx = open_database()
     check_out_dir(out_dir)
-    export_job(ctx.factory, ctx.storage, job_id, out_dir)
+    manifest = export_job(ctx.factory, ctx.storage, job_id, out_dir, read_along=read_along)
+    for line in caption_warning_lines(manifest):
+        click.echo(f"warning: {line}", err=True)
     click.echo(f"job {job_id}: wrote {out_dir / 'manifest.json'}")

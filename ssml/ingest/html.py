@@ -118,6 +118,21 @@ def _is_dropped(el: Any, name: str, options: Options) -> bool:
     return el.get("hidden") is not None or _is_note_machinery(el, name, options.drop_notes)
 
 
+def is_dropped(el: Any, options: Options = Options()) -> bool:
+    """Whether ingest leaves ``el`` (and all it holds, but not its tail) out of the text."""
+    return _is_dropped(el, local_name(el), options)
+
+
+def heading_level(el: Any) -> int:
+    """1-6 for ``h1``-``h6``, else 0."""
+    return _HEADINGS.get(local_name(el), 0)
+
+
+def is_block(el: Any) -> bool:
+    """Whether ingest reads ``el`` as a block of its own (a paragraph or a container)."""
+    return local_name(el) in _BLOCKS
+
+
 def inline_text(el: Any, options: Options = Options()) -> str:
     """The text of an element read as inline content (its tail not included)."""
     name = local_name(el)

@@ -107,12 +107,18 @@ def test_submit_to_fetch_writes_what_render_writes(cluster: Cluster, tmp_path: P
     fetched, rendered = fetch_and_render(cluster, tmp_path, SAMPLE)
     ours, theirs = check_output(fetched), check_output(rendered)
     for mine, other in zip(ours["chapters"], theirs["chapters"], strict=True):  # type: ignore[call-overload]
-        assert {k: v for k, v in mine.items() if k != "duration_ms"} == {
-            k: v for k, v in other.items() if k != "duration_ms"
+        timed = ("duration_ms", "caption_warnings")  # measured on the audio
+        assert {k: v for k, v in mine.items() if k not in timed} == {
+            k: v for k, v in other.items() if k not in timed
         }
+        assert [w["rule"] for w in mine.get("caption_warnings", [])] == [
+            w["rule"] for w in other.get("caption_warnings", [])
+        ]
         assert abs(mine["duration_ms"] - other["duration_ms"]) <= other["duration_ms"] / 100
-        assert _cue_texts(fetched / mine["captions"]["vtt"]) == _cue_texts(
-            rendered / other["captions"]["vtt"]
+        # where cues are cut depends on the timing (reading speed): the words, in order
+        assert (
+            " ".join(_cue_texts(fetched / mine["captions"]["vtt"])).split()
+            == " ".join(_cue_texts(rendered / other["captions"]["vtt"])).split()
         )
 
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import io
+import math
 import random
 import re
+from dataclasses import replace
 from itertools import pairwise
 
 import pytest
 import srt
 import webvtt
 
-from renderer.captions import Cue, CueRules, build_cues, to_srt, to_vtt
+from renderer.caption_profiles import BROADCAST, CHILDREN, STANDARD
+from renderer.captions import Cue, CueRules, build_cues, is_glue_word, rules_for, to_srt, to_vtt
 from renderer.timing import TimedWord
 
 RULES = CueRules()
@@ -59,6 +62,16 @@ def check_invariants(cues: list[Cue], rules: CueRules = RULES) -> None:
         assert cue.start_ms < cue.end_ms
     for first, second in pairwise(cues):
         assert first.end_ms <= second.start_ms
+
+
+class ListSink:
+    """A cue sink that keeps what it sees."""
+
+    def __init__(self, seen: list[Cue]) -> None:
+        self.seen = seen
+
+    def add(self, cue: Cue) -> None:
+        self.seen.append(cue)
 
 
 def paragraph_of(text: str, word: TimedWord) -> int:
@@ -116,7 +129,7 @@ def test_long_sentence_splits_at_a_comma() -> None:
         "The old lighthouse keeper climbed the spiral stairs every evening, "
         "lighting the great lamp that guided the fishing boats safely home."
     )
-    cues = build_cues(text, timed(text))
+    cues = build_cues(text, timed(text, duration=350, gap=100))  # 14 characters/s
     assert len(cues) == 2
     assert cues[0].text.replace("\n", " ").endswith("every evening,")
     assert cues[1].text.replace("\n", " ").startswith("lighting")
@@ -125,7 +138,7 @@ def test_long_sentence_splits_at_a_comma() -> None:
 
 def test_long_sentence_without_punctuation_splits_evenly_at_words() -> None:
     text = " ".join(["word"] * 40)  # 199 characters: three cues
-    cues = build_cues(text, timed(text, duration=100, gap=20))
+    cues = build_cues(text, timed(text, duration=300, gap=20))  # 15.5 characters/s
     sizes = [len(cue.text) for cue in cues]
     assert len(cues) == 3
     assert max(sizes) - min(sizes) <= 10
@@ -310,12 +323,12 @@ def test_short_cue_extends_to_min_duration_when_silence_allows() -> None:
     assert (second.start_ms, second.end_ms) == (3000, 3000 + RULES.min_duration_ms)
 
 
-def test_back_to_back_speech_is_not_trimmed() -> None:
+def test_back_to_back_speech_still_keeps_the_gap() -> None:
     text = "One.\n\nTwo."
     words = [TimedWord("One.", 0, 4, 0, 1000), TimedWord("Two.", 6, 10, 1000, 2000)]
     first, second = build_cues(text, words)
-    assert (first.start_ms, first.end_ms) == (0, 1000)
-    assert second.start_ms == 1000
+    assert (first.start_ms, first.end_ms) == (0, 1000 - RULES.min_gap_ms)
+    assert second.start_ms == 1000  # never ahead of (nor behind) its speech
 
 
 def test_overlapping_words_are_trimmed_with_a_gap() -> None:
@@ -347,6 +360,151 @@ def test_degenerate_timings_still_give_ordered_cues() -> None:
     assert len(cues) == 3
     check_invariants(cues)
     assert all(cue.start_ms >= 400 for cue in cues)
+
+
+# --- reading speed and profiles ----------------------------------------------------------
+
+
+def chars_per_s(cue: Cue) -> float:
+    """Reading speed as the profiles count it: every character shown, over the duration."""
+    return sum(map(len, cue.lines)) * 1000 / (cue.end_ms - cue.start_ms)
+
+
+FAST = "Everything happened at once in the harbour."  # 43 characters, 2 lines: 42 shown
+
+
+def test_fast_cue_is_held_into_the_silence_until_it_can_be_read() -> None:
+    words = timed(FAST, duration=150, gap=20)  # 7 words in 1170 ms: 37 characters/s
+    (cue,) = build_cues(FAST, words)
+    assert cue.start_ms == words[0].start_ms  # never before the speech
+    assert cue.end_ms == math.ceil(42 * 1000 / 17)  # just long enough for 17 characters/s
+    assert chars_per_s(cue) <= 17
+
+
+def test_children_profile_holds_cues_longer() -> None:
+    words = timed(FAST, duration=300, gap=20)  # 20 characters/s
+    (standard,) = build_cues(FAST, words, rules_for(FAST, STANDARD))
+    (children,) = build_cues(FAST, words, rules_for(FAST, CHILDREN))
+    assert children.end_ms == math.ceil(42 * 1000 / 13)
+    assert chars_per_s(children) <= 13 < chars_per_s(standard) <= 17
+
+
+def test_cue_never_lingers_more_than_one_and_a_half_seconds() -> None:
+    words = timed(FAST, duration=50, gap=10)  # 410 ms of very fast speech
+    seen: list[Cue] = []
+    (cue,) = build_cues(FAST, words, sink=ListSink(seen))
+    assert cue.end_ms == words[-1].end_ms + 1500
+    assert chars_per_s(cue) > 17  # honest: in sync with the speech, too fast to read
+    assert seen == [cue]
+
+
+def test_held_cue_stops_a_gap_before_the_next_one() -> None:
+    text = FAST + "\n\nThen silence."
+    words = timed(FAST, duration=150, gap=20)
+    then = words[-1].end_ms + 600
+    words += [
+        TimedWord("Then", 45, 49, then, then + 200),
+        TimedWord("silence.", 50, 58, then + 250, then + 700),
+    ]
+    first, second = build_cues(text, words)
+    assert first.end_ms == then - RULES.min_gap_ms
+    assert second.start_ms == then
+
+
+def test_no_cue_runs_past_the_end_of_the_audio() -> None:
+    words = timed(FAST, duration=150, gap=20)
+    (cue,) = build_cues(FAST, words, until_ms=words[-1].end_ms + 300)
+    assert cue.end_ms == words[-1].end_ms + 300
+
+
+def test_sentence_is_split_at_words_to_keep_the_reading_speed() -> None:
+    text = (
+        "When the tide turned at last, the fishermen hauled their nets aboard "
+        "and waited for the wind to carry them home."
+    )
+    words = timed(text, duration=260, gap=10)  # 18 characters/s, and a pause after "aboard"
+    pause = [word.text for word in words].index("aboard") + 1
+    words[pause:] = [
+        replace(w, start_ms=w.start_ms + 1000, end_ms=w.end_ms + 1000) for w in words[pause:]
+    ]
+    cues = build_cues(text, words)
+    # cut at the comma, "When the tide turned at last," would read at 18 characters/s
+    assert [cue.lines[-1].split()[-1] for cue in cues] == ["aboard", "home."]
+    assert all(chars_per_s(cue) <= 17 for cue in cues), [chars_per_s(c) for c in cues]
+    check_invariants(cues)
+
+
+def test_speech_too_fast_for_any_layout_stays_in_sync() -> None:
+    text = "Quick words spoken far too fast, one after another, with no pause at all between."
+    words = timed(text, duration=100, gap=0)
+    cues = build_cues(text, words)
+    assert cues[0].start_ms == 0
+    assert all(cue.end_ms <= words[-1].end_ms + 1500 for cue in cues)
+    assert any(chars_per_s(cue) > 17 for cue in cues)
+    check_invariants(cues)
+
+
+def test_rules_follow_the_profile() -> None:
+    rules = rules_for("Plain English text.", BROADCAST)
+    assert (rules.max_line_chars, rules.max_chars_per_s, rules.min_gap_ms) == (37, 16.0, 80)
+    assert CueRules() == rules_for("Plain English text.", STANDARD)
+
+
+# --- articles ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "They looked out across the bay at the lights of the town in the distance.",
+        "After supper we listened for an hour to Mr. Hillyer and his story.",
+    ],
+)
+def test_a_line_never_ends_on_an_article(text: str) -> None:
+    (cue,) = build_cues(text, timed(text, duration=300, gap=60))
+    assert len(cue.lines) == 2  # balanced, these lines would end "at the" / "for an"
+    assert not any(is_glue_word(line.split()[-1]) for line in cue.lines), cue.lines
+
+
+def test_a_title_stays_with_its_name() -> None:
+    text = "Yesterday we met Mr. Hillyer at the club."
+    rules = CueRules(max_line_chars=20, max_lines=3)
+    (cue,) = build_cues(text, timed(text), rules)
+    assert cue.lines == ("Yesterday we", "met Mr. Hillyer", "at the club.")
+
+
+def test_a_cue_is_not_cut_after_an_article() -> None:
+    text = "It was the only thing that anyone in the whole village had ever seen of the sea."
+    cues = build_cues(text, timed(text, duration=350, gap=100))
+    assert len(cues) == 2
+    assert not any(is_glue_word(line.split()[-1]) for cue in cues for line in cue.lines)
+
+
+def test_an_article_with_a_word_longer_than_a_line_still_breaks() -> None:
+    long_word = "b" * 45
+    text = f"see the {long_word} here"
+    cues = build_cues(text, timed(text, duration=600))
+    check_invariants(cues)
+
+
+@pytest.mark.parametrize(
+    ("word", "glue"),
+    [
+        ("the", True),
+        ("The", True),
+        ("“The", True),
+        ("an", True),
+        ("a", True),
+        ("A", False),
+        ("the,", False),
+        ("Mr.", True),
+        ("Dr.", True),
+        ("theory", False),
+        ("her", False),
+    ],
+)
+def test_glue_words(word: str, glue: bool) -> None:
+    assert is_glue_word(word) is glue
 
 
 # --- SRT and WebVTT ---------------------------------------------------------------------
@@ -438,7 +596,17 @@ def check_sentences(
 def test_random_chapters_keep_every_invariant(seed: int) -> None:
     rng = random.Random(seed)
     text, words = random_chapter(rng)
-    rules = rng.choice([RULES, CueRules(max_line_chars=rng.randint(12, 50), max_lines=3)])
+    rules = rng.choice(
+        [
+            RULES,
+            CueRules(
+                max_line_chars=rng.randint(12, 50),
+                max_lines=3,
+                max_chars_per_s=rng.choice([13.0, 17.0, 25.0]),
+                max_linger_ms=rng.choice([0, 500, 1500]),
+            ),
+        ]
+    )
     cues = build_cues(text, words, rules)
     check_invariants(cues, rules)
 
@@ -454,18 +622,30 @@ def test_random_chapters_keep_every_invariant(seed: int) -> None:
         end = offset + len("".join(cue.lines).replace(" ", ""))
         shown = [i for i, (a, b) in enumerate(pairwise(bounds)) if a < end and b > offset]
         first, last = words[shown[0]], words[shown[-1]]
+        following = cues[index + 1].start_ms if index + 1 < len(cues) else None
+        degenerate = cue.end_ms == cue.start_ms + 1
+        if following is not None:  # the gap is kept unless the next cue starts at once
+            assert following - cue.end_ms >= rules.min_gap_ms or degenerate
+        # never more than max_linger_ms after the speech (beyond the shortest cue)
+        assert cue.end_ms <= max(last.end_ms + rules.max_linger_ms, cue.start_ms + 1)
         if offset in bounds:  # the cue starts at a word, not inside a hard-split one
             assert cue.start_ms == first.start_ms
         if end in bounds:
-            assert cue.end_ms >= last.end_ms
+            latest = min(
+                last.end_ms + rules.max_linger_ms,
+                max(cue.start_ms + rules.max_duration_ms, last.end_ms),
+                *([] if following is None else [following - rules.min_gap_ms]),
+            )
+            assert cue.end_ms >= min(last.end_ms, latest) or degenerate
+            duration = cue.end_ms - cue.start_ms
+            chars = sum(map(len, cue.lines))
+            if duration < rules.min_duration_ms or chars * 1000 > rules.max_chars_per_s * duration:
+                # a cue too short or too fast to read has all the time it may have
+                assert cue.end_ms == latest or degenerate
         assert paragraph_of(text, first) == paragraph_of(text, last)
         check_sentences(text, words, shown[0], shown[-1], rules)
-        duration = cue.end_ms - cue.start_ms
         if len(shown) > 1:
-            assert duration <= rules.max_duration_ms
-        if duration < rules.min_duration_ms:
-            assert index + 1 < len(cues)
-            assert cue.end_ms >= cues[index + 1].start_ms - rules.min_gap_ms
+            assert cue.end_ms - cue.start_ms <= rules.max_duration_ms
         offset = end
     assert offset == bounds[-1]
 

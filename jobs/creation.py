@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jobs.costs import EditCost
 from jobs.db import Factory, transaction
 from jobs.models import (
     Chapter,
@@ -36,6 +37,8 @@ class JobSummary:
     chapters: int
     skipped: tuple[str, ...] = field(default=())
     warnings: tuple[str, ...] = field(default=())
+    #: what of the job is new against what was rendered before it
+    cost: EditCost | None = None
 
 
 def create_job(

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from jobs import context as worker_context
 from jobs.book import BookInfo, BookOptions, add_credits, book_info, store_cover, voice_credit
+from jobs.costs import EditCost, edit_cost
 from jobs.creation import JobSummary, create_job
 from jobs.db import Factory, ensure_schema, transaction
 from jobs.export import export_job
@@ -24,6 +25,7 @@ from jobs.models import JobStatus, Segment
 from jobs.planning import PlannedChapter, Voicing, plan_document
 from jobs.readalong import check_level, store_source
 from jobs.settling import Failure, failures
+from jobs.storage import Storage
 from narrate.errors import UsageError
 from narrate.settings import Settings
 from renderer.caption_profiles import DEFAULT_CAPTION_PROFILE, caption_profile
@@ -117,8 +119,10 @@ def policy_for(engine: Engine) -> SegmentPolicy:
     return SegmentPolicy(max_chars=engine.max_segment_chars, dialect=engine.ssml_dialect)
 
 
-def prepare(request: RenderRequest) -> Prepared:
-    """Read and plan the input and check every option; raises before anything is written."""
+def prepare(request: RenderRequest, *, credentials: bool = True) -> Prepared:
+    """Read and plan the input and check every option; raises before anything is written.
+    Without ``credentials`` what only a real request needs (an API key) is not checked:
+    for plans and estimates."""
     validate_prosody(request.rate, request.pitch, request.volume)
     caption_profile(request.caption_profile)  # an unknown name fails before any work
     check_level(request.read_along)
@@ -135,12 +139,23 @@ def prepare(request: RenderRequest) -> Prepared:
         model=request.model,
         options=tuple(sorted(request.engine_options)),
     )
-    engine.check(voicing.request(ssml=""))  # also what only a real request needs (a key)
+    if credentials:
+        engine.check(voicing.request(ssml=""))  # also what only a real request needs (a key)
     completed = engine.complete(voicing.request(ssml=""))  # pins implicit settings
     voicing = replace(voicing, voice=completed.voice, options=completed.options)
     document, book = read_book(request)
     plan = plan_document(document, policy_for(engine))
     return Prepared(document, plan, voicing, book)
+
+
+def cost_of(request: RenderRequest, settings: Settings) -> tuple[Prepared, EditCost]:
+    """``request`` planned (no key needed) and what of it is new against the audio in
+    ``settings``' storage (:mod:`jobs.costs`)."""
+    prepared = prepare(request, credentials=False)
+    engine = get_engine(request.engine)
+    return prepared, edit_cost(
+        prepared.plan, prepared.voicing, engine, Storage(settings.storage_dir)
+    )
 
 
 def render(
@@ -188,8 +203,10 @@ def render(
 def store_job(
     ctx: worker_context.Context, request: RenderRequest, prepared: Prepared, **job: Any
 ) -> JobSummary:
-    """Store a prepared request as a new job (``job``: priority, allow_partial, ...)."""
-    return create_job(
+    """Store a prepared request as a new job (``job``: priority, allow_partial, ...),
+    with what of it is new against what is rendered (measured before it is stored)."""
+    cost = edit_cost(prepared.plan, prepared.voicing, ctx.engine(request.engine), ctx.storage)
+    summary = create_job(
         ctx.factory,
         ctx.storage,
         input_path=request.input_path,
@@ -204,6 +221,7 @@ def store_job(
         source=store_source(ctx.storage, request.input_path, prepared.document, prepared.plan),
         **job,
     )
+    return replace(summary, cost=cost)
 
 
 def check_out_dir(out_dir: Path) -> None:

@@ -102,21 +102,41 @@ def _document_options(func: F) -> F:
     )(func)
 
 
+def _voicing_options(func: F) -> F:
+    """How to speak: voice, model, engine options and the prosody multipliers."""
+    for option in reversed(
+        [
+            click.option("--voice", help="Voice id (see `narrate voices`); default: the engine's."),
+            click.option("--model", help="The engine's model, where it has several (cosyvoice)."),
+            click.option(
+                "--option",
+                "engine_options",
+                multiple=True,
+                metavar="NAME=VALUE",
+                help="An engine-specific setting; repeatable (e.g. --option seed=42).",
+            ),
+            click.option(
+                "--rate", type=float, default=1.0, show_default=True, help="Speed multiplier."
+            ),
+            click.option(
+                "--pitch", type=float, default=1.0, show_default=True, help="Pitch multiplier."
+            ),
+            click.option(
+                "--volume", type=float, default=1.0, show_default=True, help="Volume multiplier."
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
 @cli.command()
 @_input_argument()
 @click.option(
     "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder."
 )
 @_document_options
-@click.option("--voice", help="Voice id (see `narrate voices`); default: the engine's.")
-@click.option("--model", help="The engine's model, where it has several (cosyvoice).")
-@click.option(
-    "--option",
-    "engine_options",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="An engine-specific setting; repeatable (e.g. --option seed=42).",
-)
+@_voicing_options
 @click.option(
     "--format",
     "audio_format",
@@ -160,9 +180,6 @@ def _document_options(func: F) -> F:
 )
 @click.option("--sample-rate", "sample_rate_hz", type=int, help="Output sample rate in Hz.")
 @click.option("--bitrate", "bitrate_kbps", type=int, help="Bit rate in kbit/s (mp3, opus).")
-@click.option("--rate", type=float, default=1.0, show_default=True, help="Speed multiplier.")
-@click.option("--pitch", type=float, default=1.0, show_default=True, help="Pitch multiplier.")
-@click.option("--volume", type=float, default=1.0, show_default=True, help="Volume multiplier.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 def render(out_dir: Path, quiet: bool, as_json: bool, **options: Any) -> None:
@@ -236,6 +253,7 @@ def render(out_dir: Path, quiet: bool, as_json: bool, **options: Any) -> None:
 @cli.command()
 @_input_argument()
 @_document_options
+@_voicing_options
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan(
     input_path: Path,
@@ -244,25 +262,39 @@ def plan(
     include_matter: bool,
     lexicon: Path | None,
     latex: str,
+    voice: str | None,
+    model: str | None,
+    engine_options: tuple[str, ...],
+    rate: float,
+    pitch: float,
+    volume: float,
     as_json: bool,
 ) -> None:
-    """Show how INPUT would be cut into chapters and segments, without synthesizing."""
-    from jobs.planning import plan_document
-    from jobs.render import RenderRequest, policy_for, read_document
-    from renderer.engines import get_engine
+    """Show how INPUT would be cut into chapters and segments, without synthesizing, and
+    what of it is new against what is already rendered (with these voice settings)."""
+    from jobs.render import RenderRequest, cost_of
+    from jobs.serialize import to_data
+    from narrate.settings import Settings
 
     request = RenderRequest(
         input_path,
         engine,
+        voice=voice,
+        rate=rate,
+        pitch=pitch,
+        volume=volume,
+        model=model,
+        engine_options=_parse_options(engine_options),
         chapters=chapters,
         include_matter=include_matter,
         lexicon=lexicon,
         latex=latex,
     )
-    document = read_document(request)
-    planned = plan_document(document, policy_for(get_engine(engine)))
+    prepared, cost = cost_of(request, Settings.from_env())
+    document, planned = prepared.document, prepared.plan
     if as_json:
         payload = {
+            "cost": to_data(cost),
             "chapters": [
                 {
                     "index": chapter.index,
@@ -287,13 +319,14 @@ def plan(
         }
         click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         return
-    for chapter in planned:
-        chars = sum(s.chars for s in chapter.segments)
+    for chapter, spent in zip(planned, cost.per_chapter, strict=True):
         click.echo(
-            f"{chapter.index:3d}. {chapter.title}: {len(chapter.segments)} segments, {chars} chars"
+            f"{chapter.index:3d}. {chapter.title}: {spent.segments} segments, "
+            f"{spent.characters} chars ({spent.segments_new} segments new)"
         )
         for formula in (f for s in chapter.segments for f in s.formulas):
             click.echo(f"       {formula.source}  ->  {formula.spoken}")
+    click.echo(f"against what is rendered: {cost.summary()}")
     if document.skipped:
         click.echo(f"skipped: {', '.join(document.skipped)} (use --include-matter to read them)")
     for warning in document.warnings:

@@ -254,6 +254,18 @@ def estimate(
     from renderer.engines import engine_spec
 
     spec = engine_spec(engine)
+    cost = _edit_cost(
+        input_path,
+        engine=engine,
+        model=model,
+        voice=voice,
+        rate=rate,
+        options=_parse_options(engine_options),
+        chapters=chapters,
+        include_matter=include_matter,
+        lexicon=lexicon,
+        latex=latex,
+    )
     if not spec.billing:
         estimate_time(
             input_path,
@@ -264,6 +276,7 @@ def estimate(
             lexicon=lexicon,
             latex=latex,
             as_json=as_json,
+            cost=cost,
         )
         return
     table = load_prices(prices, os.environ)
@@ -302,6 +315,13 @@ def estimate(
             "price_per_10k": str(table.per_10k[chosen]),
             "price_source": table.source,
             "chapters": [c.__dict__ for c in costs],
+            "new": {
+                "segments": cost.segments_new,
+                "characters": cost.characters_new,
+                "billed_characters": cost.billed_characters_new,
+                "price": str(table.price(chosen, cost.billed_characters_new or 0)),
+                "chapters_to_stitch": cost.chapters_changed,
+            },
         }
         click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         return
@@ -315,8 +335,42 @@ def estimate(
         f"minimum time at {per_second:g} requests/s: {minimum_s:.1f} s "
         f"({paced_s:.1f} s with narrate's {limit.margin_ms} ms safety margin)\n"
         f"price: {price} {table.currency} ({chosen} at {table.per_10k[chosen]} "
-        f"{table.currency} per 10,000 characters; {table.source})"
+        f"{table.currency} per 10,000 characters; {table.source})\n"
+        f"against what is rendered: {cost.summary()}; price of what is new: "
+        f"{table.price(chosen, cost.billed_characters_new or 0)} {table.currency}"
     )
+
+
+def _edit_cost(
+    input_path: Path,
+    *,
+    engine: str,
+    model: str | None,
+    voice: str | None,
+    rate: float,
+    options: tuple[tuple[str, str], ...],
+    chapters: str | None,
+    include_matter: bool,
+    lexicon: Path | None,
+    latex: str,
+) -> Any:
+    """What of INPUT is new against what is rendered (:func:`jobs.render.cost_of`)."""
+    from jobs.render import RenderRequest, cost_of
+    from narrate.settings import Settings
+
+    request = RenderRequest(
+        input_path,
+        engine,
+        voice=voice,
+        rate=rate,
+        model=model,
+        engine_options=options,
+        chapters=chapters,
+        include_matter=include_matter,
+        lexicon=lexicon,
+        latex=latex,
+    )
+    return cost_of(request, Settings.from_env())[1]
 
 
 @dataclass(frozen=True)
@@ -338,6 +392,7 @@ def estimate_time(
     lexicon: Path | None,
     latex: str,
     as_json: bool,
+    cost: Any = None,
 ) -> None:
     """``estimate`` for an engine that runs on this machine: time, not money.
 
@@ -397,6 +452,15 @@ def estimate_time(
             "cpu_s_per_audio_s": spec.cpu_s_per_audio_s,
             "chapters": [r.__dict__ for r in rows],
         }
+        if cost is not None:
+            new_audio_s = cost.characters_new / spec.chars_per_audio_s / rate
+            payload["new"] = {
+                "segments": cost.segments_new,
+                "characters": cost.characters_new,
+                "audio_seconds": round(new_audio_s, 1),
+                "cpu_seconds": round(new_audio_s * spec.cpu_s_per_audio_s, 1),
+                "chapters_to_stitch": cost.chapters_changed,
+            }
         click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         return
     for row in rows:
@@ -410,6 +474,8 @@ def estimate_time(
         f"{spec.cpu_s_per_audio_s:g} CPU s per audio s), about {_clock(wall_s)} on "
         f"{processes} process(es) (NARRATE_WORKERS), plus stitching and encoding"
     )
+    if cost is not None:
+        click.echo(f"against what is rendered: {cost.summary()}")
 
 
 def _clock(seconds: float) -> str:

@@ -165,6 +165,8 @@ def _submit(priority: str, allow_partial: bool, **options: Any) -> None:
         f"({summary.segments_reused} already rendered), priority {priority}{skipped}",
         err=True,
     )
+    if summary.cost is not None:
+        click.echo(f"against what is rendered: {summary.cost.summary()}", err=True)
     for warning in summary.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(summary.job_id)

@@ -30,6 +30,8 @@ class ProgressPrinter:
             f"{summary.segments_total} segments ({summary.segments_reused} already rendered)"
             f"{skipped}\n"
         )
+        if summary.cost is not None:
+            self.stream.write(f"against what is rendered: {summary.cost.summary()}\n")
         for warning in summary.warnings:
             self.stream.write(f"warning: {warning}\n")
 

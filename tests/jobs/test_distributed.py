@@ -161,7 +161,7 @@ def _wait_until_running(cluster: Cluster, job_id: str) -> dict[str, object]:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         view = cluster.status(job_id)
-        if view["status"] != "running" or view["segments"]["running"] > 0:
+        if view["status"] not in ("pending", "running") or view["segments"]["running"] > 0:
             return view
         time.sleep(0.2)
     raise AssertionError(f"no segment started within 30 s\n{cluster.logs()}")

@@ -19,7 +19,7 @@ import io
 import zipfile
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from narrate.errors import DocumentTooLargeError, MalformedDocumentError
 from ssml.ingest.clean import clean_markup_bytes
@@ -181,7 +181,7 @@ class Archive:
         self.names = {n.casefold(): n for n in self.zip.namelist()}
         self.warnings: list[str] = []
 
-    def __enter__(self) -> Archive:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_exc: object) -> None:

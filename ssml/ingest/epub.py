@@ -37,9 +37,8 @@ from lxml import etree
 
 from narrate.errors import MalformedDocumentError
 from ssml.document import BookMetadata, Cover, Document
-from ssml.ingest.archive import DEFAULT_ZIP_LIMITS, ZipLimits, check_zip, read_member
+from ssml.ingest.archive import DEFAULT_ZIP_LIMITS, Archive, ZipLimits
 from ssml.ingest.archive import EPUB as EPUB_KIND
-from ssml.ingest.clean import clean_markup_bytes
 from ssml.ingest.html import (
     NOTE_TYPES,
     Block,
@@ -154,14 +153,6 @@ def resolve(base: str, href: str) -> str:
 # --- archive --------------------------------------------------------------------------
 
 
-def open_archive(data: bytes, name: str) -> zipfile.ZipFile:
-    """Open the bytes as a zip, or raise MalformedDocumentError."""
-    try:
-        return zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
-        raise broken(f"{name} is not a readable zip archive ({exc})") from None
-
-
 def looks_like_epub(data: bytes) -> bool:
     """Zip magic plus a ``mimetype`` member saying ``application/epub+zip``."""
     if not data.startswith(ZIP_MAGIC):
@@ -176,44 +167,8 @@ def looks_like_epub(data: bytes) -> bool:
         return False
 
 
-class _Reader:
-    """Member access with the zip caps and hardened XML parsing."""
-
-    def __init__(self, archive: zipfile.ZipFile, name: str, limits: ZipLimits) -> None:
-        self.archive = archive
-        self.name = name
-        self.limits = limits
-        self.names = {n.casefold(): n for n in archive.namelist()}
-        #: what cleaning took out of the XML and XHTML members read so far
-        self.warnings: list[str] = []
-
-    def has(self, path: str) -> bool:
-        return path.casefold() in self.names
-
-    def read(self, path: str) -> bytes:
-        member = self.names.get(path.casefold())
-        if member is None:
-            raise broken(f"{path} is missing from {self.name}")
-        return read_member(self.archive, member, self.name, self.limits)
-
-    def markup(self, path: str) -> bytes:
-        """A member's bytes without characters XML cannot carry (with a warning)."""
-        data, cleaned = clean_markup_bytes(self.read(path))
-        warning = cleaned.warning(f"{path} in {self.name}")
-        if warning:
-            self.warnings.append(warning)
-        return data
-
-    def xml(self, path: str) -> Any:
-        data = self.markup(path)
-        refuse_entity_declarations(data, path)
-        try:
-            root = etree.fromstring(data, xml_parser())
-        except etree.XMLSyntaxError as exc:
-            raise broken(f"{path} is not well-formed XML ({exc})") from None
-        if root is None:
-            raise broken(f"{path} is empty")
-        return root
+class _Reader(Archive):
+    """The EPUB's members (:class:`~ssml.ingest.archive.Archive`), and its XHTML."""
 
     def content(self, path: str) -> Any:
         """An XHTML content document; tag soup is read with the HTML parser instead."""
@@ -505,9 +460,7 @@ def parse(
 ) -> Document:
     """Parse an EPUB 2/3 archive into a Document."""
     del stem  # titles come from the book itself
-    with open_archive(data, name) as archive:
-        check_zip(archive, name, limits)
-        reader = _Reader(archive, name, limits)
+    with _Reader(data, name, EPUB_KIND, limits) as reader:
         check_mimetype(reader)
         opf_path = find_opf(reader)
         package = read_package(reader.xml(opf_path), opf_path)

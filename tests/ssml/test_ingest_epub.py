@@ -375,8 +375,8 @@ def broken_message(path: Path) -> str:
     with pytest.raises(MalformedDocumentError) as info:
         load(path)
     message = str(info.value)
-    assert "the EPUB is broken" in message
-    assert "epubcheck" in message
+    assert "EPUB" in message or ".epub" in message  # says it is the EPUB, or names it
+    assert "epubcheck" in message  # and says how to find what is wrong
     assert "Traceback" not in message
     return message
 
@@ -384,7 +384,7 @@ def broken_message(path: Path) -> str:
 def test_corrupt_zip(tmp_path: Path) -> None:
     path = tmp_path / "bad.epub"
     path.write_bytes(b"PK\x03\x04 this is not really a zip file")
-    assert "not a readable zip archive" in broken_message(path)
+    assert "bad.epub is not a readable EPUB (not a zip archive" in broken_message(path)
 
 
 def test_truncated_zip(tmp_path: Path, time_machine: Path) -> None:

@@ -107,7 +107,10 @@ def _submit(server: Server, document: Path, **fields: str) -> str:
 
 def test_a_job_goes_on_after_the_server_restarts(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    server = start_server(home)
+    # leases far longer than the test may take: a resume that waited for them to lapse
+    # would fail, however slow the machine is
+    lease = {"NARRATE_LEASE_S": "1800"}
+    server = start_server(home, extra_env=lease)
     try:
         job = _submit(server, SAMPLE, engine="stub", engine_options="latency_ms=800")
         deadline = time.monotonic() + 60
@@ -120,13 +123,13 @@ def test_a_job_goes_on_after_the_server_restarts(tmp_path: Path) -> None:
     finally:
         server.stop()
     stopped_at = time.monotonic()
-    again = start_server(home)
+    again = start_server(home, extra_env=lease)
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600
         while (view := again.json(f"/api/jobs/{job}"))["status"] != "done":
             assert view["status"] == "running" and time.monotonic() < deadline, view
             time.sleep(0.2)
-        assert time.monotonic() - stopped_at < 60  # no wait for leases to lapse
+        assert time.monotonic() - stopped_at < 600  # no wait for the 1800 s leases to lapse
         files = again.json(f"/api/jobs/{job}/downloads")
         while files["state"] != "ready":
             assert time.monotonic() < deadline

@@ -347,10 +347,15 @@ def voices(ctx: click.Context, engine: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([v.__dict__ for v in found], ensure_ascii=False, indent=2))
         return
+    licences = {voice.licence for voice in found}
+    shared = len(licences) == 1
     for voice in found:
         languages = ",".join(voice.languages)
         rate = f"{voice.sample_rate_hz} Hz" if voice.sample_rate_hz else ""
-        click.echo(f"{voice.id:24s} {voice.name:32s} {languages:12s} {rate}".rstrip())
+        licence = "" if shared else f"  licence: {voice.licence or 'unknown'}"
+        click.echo(f"{voice.id:24s} {voice.name:32s} {languages:12s} {rate:8s}{licence}".rstrip())
+    if shared and found:
+        click.echo(f"licence of these voices: {found[0].licence or 'unknown'}")
 
 
 @cli.group()

@@ -28,6 +28,8 @@ class Voice:
     gender: str | None = None
     #: the rate of the audio it makes, where the engine knows it without synthesizing
     sample_rate_hz: int | None = None
+    #: under what terms its audio may be used, as far as narrate knows (None: unknown)
+    licence: str | None = None
 
 
 @dataclass(frozen=True)

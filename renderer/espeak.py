@@ -79,6 +79,8 @@ from renderer.engine import (
 from ssml.dialects import ESPEAK, MARK_PREFIX
 
 SAMPLE_RATE_HZ = 22050
+#: espeak-ng's voices are part of espeak-ng, and its audio may be used freely
+VOICE_LICENCE = "GPL-3.0-or-later (espeak-ng); its audio is yours to use"
 
 # --- markup positions ---------------------------------------------------------------
 
@@ -757,6 +759,7 @@ class EspeakEngine:
                     languages=v.languages,
                     gender=v.gender,
                     sample_rate_hz=SAMPLE_RATE_HZ,
+                    licence=VOICE_LICENCE,
                 )
                 for v in infos
             ),

@@ -73,7 +73,11 @@ class StubEngine:
     def voices(self) -> list[Voice]:
         return [
             Voice(
-                id="stub", name="Stub tones", languages=("en", "zh"), sample_rate_hz=SAMPLE_RATE_HZ
+                id="stub",
+                name="Stub tones",
+                languages=("en", "zh"),
+                sample_rate_hz=SAMPLE_RATE_HZ,
+                licence="GPL-3.0-or-later (narrate's test tones)",
             )
         ]
 

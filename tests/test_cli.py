@@ -125,6 +125,7 @@ def test_voices_lists_espeak_voices(env: dict[str, str]) -> None:
     result = narrate(env, "voices", "--engine", "espeak")
     assert result.returncode == 0
     assert re.search(r"^en-us\s", result.stdout, re.M)
+    assert "licence of these voices: GPL-3.0-or-later (espeak-ng)" in result.stdout
 
 
 def write_broken_epub(path: Path) -> Path:

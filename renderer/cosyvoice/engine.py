@@ -62,6 +62,9 @@ def _create(setup: EngineSetup) -> Engine:
 
 #: the engine's declaration (see renderer.engines); the segment size is the default of
 #: NARRATE_COSYVOICE_SEGMENT_CHARS, which an instance's config may change
+#: CosyVoice's system voices are Alibaba Cloud's: their use follows the account's terms
+VOICE_LICENCE = "Alibaba Cloud Model Studio terms of service (your account's)"
+
 SPEC = EngineSpec(
     name="cosyvoice",
     display_name="CosyVoice",
@@ -87,7 +90,7 @@ class CosyVoiceEngine:
     def voices(self) -> list[Voice]:
         """The system voices narrate knows (cloned voices: ``narrate voices list``)."""
         return [
-            Voice(id=voice, name=f"{name} [{family}]", languages=languages)
+            Voice(id=voice, name=f"{name} [{family}]", languages=languages, licence=VOICE_LICENCE)
             for voice, (family, name, languages) in SYSTEM_VOICES.items()
         ]
 

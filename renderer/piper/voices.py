@@ -59,6 +59,31 @@ class VoiceConfig:
     raw: Mapping[str, Any]
 
 
+#: the bundled voice's licence history (README, "Engines"): what to know before publishing
+BUNDLED_LICENCE = (
+    "MIT package, CC0 recordings, but fine-tuned from Piper's lessac voice, whose "
+    "Blizzard 2013 corpus licence restricts commercial use"
+)
+#: the first this many bytes of a model card are searched for its licence
+MAX_MODEL_CARD_BYTES = 64 * 1024
+
+
+def model_card_licence(model: Path) -> str:
+    """The licence a Piper voice's ``MODEL_CARD`` (as Piper's voices ship it, beside the
+    model) states, or a pointer to where it would be."""
+    card = model.with_name("MODEL_CARD")
+    try:
+        with card.open("rb") as stream:
+            text = stream.read(MAX_MODEL_CARD_BYTES).decode("utf-8", errors="replace")
+    except OSError:
+        return "unknown: no MODEL_CARD beside the model; check where the voice came from"
+    for line in text.splitlines():
+        label, sep, value = line.strip(" *-#\t").partition(":")
+        if sep and label.strip().casefold() in ("license", "licence") and value.strip():
+            return value.strip()[:200]
+    return f"unknown: {card} states none"
+
+
 def looks_like_path(voice: str) -> bool:
     return voice.endswith(".onnx") or "/" in voice or os.sep in voice
 
@@ -187,6 +212,7 @@ def list_voices(env: Mapping[str, str]) -> list[Voice]:
                 name=f"{info.dataset}{quality}",
                 languages=(info.language,),
                 sample_rate_hz=info.sample_rate_hz,
+                licence=BUNDLED_LICENCE if files.bundled else model_card_licence(files.model),
             )
         )
     return sorted(voices, key=lambda v: v.id)

@@ -145,6 +145,7 @@ def test_cli_voices_render_and_errors(
     listed = narrate(env, "voices", "--engine", "piper")
     assert listed.returncode == 0, listed.stderr
     assert VOICE in listed.stdout and "22050" in listed.stdout and "en-us" in listed.stdout
+    assert "Blizzard 2013" in listed.stdout  # the bundled voice's licence caveat
     book = tmp_path / "story.md"
     book.write_text("# One\n\nThe keeper climbed the stairs.\n\nIt cost $5, and it was cold.\n")
     refused = narrate(env, "render", book, "--out", tmp_path / "x", "--engine", "piper",

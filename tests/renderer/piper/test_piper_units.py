@@ -19,9 +19,11 @@ from renderer.piper.engine import (
 )
 from renderer.piper.text import Unit, read_ssml
 from renderer.piper.voices import (
+    BUNDLED_LICENCE,
     BrokenVoiceError,
     VoiceFiles,
     list_voices,
+    model_card_licence,
     read_config,
     resolve_voice,
 )
@@ -133,6 +135,7 @@ def test_options_and_prosody() -> None:
 
 
 def write_voice(folder: Path, name: str, config: object) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
     model = folder / f"{name}.onnx"
     model.write_bytes(b"not an onnx model")
     (folder / f"{name}.onnx.json").write_text(json.dumps(config))
@@ -166,6 +169,23 @@ def test_voices_by_path_by_name_and_listed(tmp_path: Path) -> None:
     (tmp_path / "lonely.onnx").write_bytes(b"x")
     with pytest.raises(VoiceNotFoundError, match="no config"):
         resolve_voice(str(tmp_path / "lonely.onnx"), {})
+
+
+def test_each_listed_voice_says_its_licence(tmp_path: Path) -> None:
+    carded = write_voice(tmp_path / "a", "en_GB-carded-low", CONFIG)
+    (carded.parent / "MODEL_CARD").write_text(
+        "# Model card for carded (low)\n\n* Language: en_GB\n\n## Dataset\n\n"
+        "* URL: https://example.org/corpus\n* License: CC-BY-4.0\n"
+    )
+    write_voice(tmp_path / "b", "en_GB-bare-low", CONFIG)
+    env = {"NARRATE_PIPER_VOICES": f"{tmp_path / 'a'}:{tmp_path / 'b'}"}
+    listed = {v.id: v.licence for v in list_voices(env)}
+    assert listed["en_GB-carded-low"] == "CC-BY-4.0"
+    assert (listed["en_GB-bare-low"] or "").startswith("unknown: no MODEL_CARD")
+    assert listed.get("en_US-joe-medium", BUNDLED_LICENCE) == BUNDLED_LICENCE
+    assert "commercial" in BUNDLED_LICENCE
+    (tmp_path / "b" / "MODEL_CARD").write_text("# Model card\n\n* Speakers: 1\n")
+    assert "states none" in model_card_licence(tmp_path / "b" / "en_GB-bare-low.onnx")
 
 
 def test_a_broken_config_is_a_clear_input_error(tmp_path: Path) -> None:

@@ -272,19 +272,19 @@ def plan(
 ) -> None:
     """Show how INPUT would be cut into chapters and segments, without synthesizing, and
     what of it is new against what is already rendered (with these voice settings)."""
-    from jobs.render import RenderRequest, cost_of
+    from jobs.render import cost_of
     from jobs.serialize import to_data
     from narrate.settings import Settings
 
-    request = RenderRequest(
-        input_path,
-        engine,
+    request = render_request(
+        input_path=input_path,
+        engine=engine,
         voice=voice,
         rate=rate,
         pitch=pitch,
         volume=volume,
         model=model,
-        engine_options=_parse_options(engine_options),
+        engine_options=engine_options,
         chapters=chapters,
         include_matter=include_matter,
         lexicon=lexicon,
@@ -379,19 +379,19 @@ def render_request(
     *,
     input_path: Path,
     engine: str,
-    chapters: str | None,
-    include_matter: bool,
-    lexicon: Path | None,
-    latex: str,
-    voice: str | None,
-    model: str | None,
-    engine_options: tuple[str, ...],
-    audio_format: str,
-    sample_rate_hz: int | None,
-    bitrate_kbps: int | None,
-    rate: float,
-    pitch: float,
-    volume: float,
+    chapters: str | None = None,
+    include_matter: bool = False,
+    lexicon: Path | None = None,
+    latex: str = "speak",
+    voice: str | None = None,
+    model: str | None = None,
+    engine_options: tuple[str, ...] = (),
+    audio_format: str = "mp3",
+    sample_rate_hz: int | None = None,
+    bitrate_kbps: int | None = None,
+    rate: float = 1.0,
+    pitch: float = 1.0,
+    volume: float = 1.0,
     master: str = "none",
     title: str | None = None,
     author: str | None = None,
@@ -401,7 +401,8 @@ def render_request(
     caption_profile: str = "standard",
     read_along: str | None = None,
 ) -> Any:
-    """The :class:`jobs.render.RenderRequest` of ``render``'s (and ``submit``'s) options."""
+    """The :class:`jobs.render.RenderRequest` of ``render``'s options (``submit``'s, the web
+    form's; ``plan``'s and ``estimate``'s, which take fewer and leave the rest default)."""
     from jobs.book import BookOptions
     from jobs.render import RenderRequest
     from renderer.stitch import AudioFormat
@@ -428,12 +429,21 @@ def render_request(
 
 
 def _register_engine_commands() -> None:
-    from narrate import cli_audio, cli_bulletin, cli_captions, cli_cosyvoice, cli_jobs, cli_serve
+    from narrate import (
+        cli_audio,
+        cli_bulletin,
+        cli_captions,
+        cli_cosyvoice,
+        cli_estimate,
+        cli_jobs,
+        cli_serve,
+    )
 
     cli_audio.register(cli)
     cli_captions.register(cli)
     cli_bulletin.register(cli)
     cli_cosyvoice.register(cli, voices)
+    cli_estimate.register(cli)
     cli_jobs.register(cli, render)
     cli_serve.register(cli)
 

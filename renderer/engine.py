@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -184,6 +185,23 @@ class EngineSpec:
         return self.rate_limit_account is not None
 
 
+@dataclass(frozen=True)
+class PriceList:
+    """What a billing provider charges for the model a request uses: ``per_10k`` in
+    ``currency`` per 10,000 billed characters, and where that price comes from."""
+
+    model: str
+    currency: str
+    per_10k: Decimal
+    source: str
+    #: the provider region the account bills in, where the provider has regions
+    region: str | None = None
+
+    def price(self, billed_chars: int) -> Decimal:
+        """The price of ``billed_chars``, to a ten-thousandth of the currency."""
+        return (self.per_10k * billed_chars / 10_000).quantize(Decimal("0.0001"), ROUND_HALF_UP)
+
+
 @runtime_checkable
 class Engine(Protocol):
     """A synthesis engine. Implementations raise errors from :mod:`narrate.errors`."""
@@ -211,6 +229,12 @@ class Engine(Protocol):
     def billed_chars(self, request: SynthesisRequest) -> int | None:
         """The characters the provider would bill for ``request`` (None: an engine that
         does not bill), counted as the provider counts them, without sending it."""
+        ...
+
+    def price_list(self, request: SynthesisRequest, prices: Path | None) -> PriceList | None:
+        """The price of ``request``'s model (from the ``prices`` file when given, else the
+        engine's configuration, else the provider's list prices); None for an engine that
+        does not bill."""
         ...
 
     def check(self, request: SynthesisRequest) -> None:

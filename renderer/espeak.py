@@ -63,6 +63,7 @@ import re
 import sys
 import threading
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from narrate.errors import SynthesisFailedError, VoiceNotFoundError
@@ -70,6 +71,7 @@ from renderer.engine import (
     Engine,
     EngineSetup,
     EngineSpec,
+    PriceList,
     SynthesisRequest,
     SynthesisResult,
     Voice,
@@ -739,6 +741,10 @@ class EspeakEngine:
         return replace(request, voice=f"{base}+{variant}" if plus else base)
 
     def billed_chars(self, request: SynthesisRequest) -> int | None:
+        """It runs here: nothing is billed."""
+        return None
+
+    def price_list(self, request: SynthesisRequest, prices: Path | None) -> PriceList | None:
         """It runs here: nothing is billed."""
         return None
 

@@ -19,6 +19,7 @@ import math
 import time
 from array import array
 from collections import Counter
+from pathlib import Path
 
 from narrate.errors import (
     EngineUnavailableError,
@@ -30,6 +31,7 @@ from renderer.engine import (
     Engine,
     EngineSetup,
     EngineSpec,
+    PriceList,
     SynthesisRequest,
     SynthesisResult,
     Voice,
@@ -87,6 +89,10 @@ class StubEngine:
         return request
 
     def billed_chars(self, request: SynthesisRequest) -> int | None:
+        """It runs here: nothing is billed."""
+        return None
+
+    def price_list(self, request: SynthesisRequest, prices: Path | None) -> PriceList | None:
         """It runs here: nothing is billed."""
         return None
 

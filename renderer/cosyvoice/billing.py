@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from renderer.cosyvoice.errors import CosyVoiceConfigError
 from renderer.cosyvoice.models import MODELS
+from renderer.engine import PriceList
 
 #: code point ranges of Unicode's Han script (ideographs, radicals, iteration marks)
 HAN_RANGES: tuple[tuple[int, int], ...] = (
@@ -72,13 +73,17 @@ class PriceTable:
     currency: str = DEFAULT_CURRENCY
     source: str = "published list prices (Beijing)"
 
-    def price(self, model: str, chars: int) -> Decimal:
+    def price_list(self, model: str, region: str | None = None) -> PriceList:
+        """``model``'s price, or a CosyVoiceConfigError when the table has none."""
         if model not in self.per_10k:
             raise CosyVoiceConfigError(
                 f"the price table ({self.source}) has no price for {model}",
                 hint="add the model to the --prices file or NARRATE_COSYVOICE_PRICES",
             )
-        return (self.per_10k[model] * chars / 10_000).quantize(Decimal("0.0001"), ROUND_HALF_UP)
+        return PriceList(model, self.currency, self.per_10k[model], self.source, region)
+
+    def price(self, model: str, chars: int) -> Decimal:
+        return self.price_list(model).price(chars)
 
 
 def default_prices() -> PriceTable:

@@ -36,8 +36,11 @@ set; ``synthesize`` runs the same checks before sending anything.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
+from renderer.cosyvoice.billing import load_prices
 from renderer.cosyvoice.client import CosyVoiceClient
 from renderer.cosyvoice.config import DEFAULT_SEGMENT_CHARS, ServiceConfig, from_env
 from renderer.cosyvoice.models import DEFAULT_VOICE, SYSTEM_VOICES
@@ -48,6 +51,7 @@ from renderer.engine import (
     Engine,
     EngineSetup,
     EngineSpec,
+    PriceList,
     RequestGate,
     SynthesisRequest,
     SynthesisResult,
@@ -116,6 +120,12 @@ class CosyVoiceEngine:
         """As the service counts them: the text said (aliases expanded, tags not
         counted), a Chinese character counting 2."""
         return self.plan(request)[1].billed
+
+    def price_list(self, request: SynthesisRequest, prices: Path | None) -> PriceList | None:
+        """The model's price per 10,000 billed characters: from ``prices`` (``--prices``),
+        else ``NARRATE_COSYVOICE_PRICES``, else the published list prices."""
+        model = request.model or self.config.default_model
+        return load_prices(prices, os.environ).price_list(model, self.config.region)
 
     def check_request(
         self,

@@ -42,6 +42,7 @@ import numpy as np
 
 from narrate.errors import SynthesisFailedError, UsageError
 from renderer.engine import (
+    PriceList,
     SynthesisRequest,
     SynthesisResult,
     Voice,
@@ -200,6 +201,10 @@ class PiperEngine:
         return list_voices(self.env)
 
     def billed_chars(self, request: SynthesisRequest) -> int | None:
+        """It runs here: nothing is billed."""
+        return None
+
+    def price_list(self, request: SynthesisRequest, prices: Path | None) -> PriceList | None:
         """It runs here: nothing is billed."""
         return None
 

@@ -20,6 +20,7 @@ import click
 
 from narrate import __version__
 from narrate.errors import NarrateError
+from narrate.options import read_along_option
 from renderer.caption_profiles import CAPTION_PROFILE_NAMES
 from renderer.engines import ENGINES
 from renderer.profiles import PROFILE_NAMES
@@ -168,16 +169,7 @@ def _voicing_options(func: F) -> F:
     show_default=True,
     help="Subtitle rules captions are cut to (see `narrate captions --check`).",
 )
-@click.option(
-    "--read-along",
-    "read_along",
-    type=click.Choice(["word", "sentence"]),
-    is_flag=False,
-    flag_value="word",
-    default=None,
-    help="Also write <book>.epub, an EPUB 3 whose text is highlighted as the audio plays: "
-    "word (the default when given alone) or sentence.",
-)
+@read_along_option("Also write <book>.epub, an EPUB 3 whose text is highlighted as the audio plays")
 @click.option("--sample-rate", "sample_rate_hz", type=int, help="Output sample rate in Hz.")
 @click.option("--bitrate", "bitrate_kbps", type=int, help="Bit rate in kbit/s (mp3, opus).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from narrate.options import read_along_option
+
 if TYPE_CHECKING:
     from jobs.views import JobView
 
@@ -309,16 +311,7 @@ def retry(job_id: str) -> None:
 @click.option(
     "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder."
 )
-@click.option(
-    "--read-along",
-    "read_along",
-    type=click.Choice(["word", "sentence"]),
-    is_flag=False,
-    flag_value="word",
-    default=None,
-    help="Also write the read-along EPUB (even if the job was made without --read-along): "
-    "word (the default when given alone) or sentence.",
-)
+@read_along_option("Also write the read-along EPUB (even if the job was made without --read-along)")
 def fetch(job_id: str, out_dir: Path, read_along: str | None) -> None:
     """Write a finished JOB's files and manifest into --out, as `render` writes them."""
     from jobs.export import caption_warning_lines, export_job

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from sqlalchemy import select
@@ -45,9 +45,8 @@ from renderer.captions import (
     to_vtt,
     vtt_cue,
 )
-from renderer.check import check
-from renderer.m4b import BookChapter, Mark, assemble
-from renderer.measure import measure_file
+from renderer.m4b import BookChapter, Mark, assemble, sample_rate_of
+from renderer.master import Gain, encode_checked, filter_chain
 from renderer.profiles import Profile
 from renderer.report import ChapterReport, report_page
 from renderer.stitch import AudioFormat
@@ -283,6 +282,8 @@ def export_job(
         )
         for number, chapter in enumerate(job.chapters, start=1)
     ]
+    profile = profile_of(job)
+    made_book = _export_book(factory, storage, job, out_dir, book, profile) if one_file else None
     manifest = Manifest(
         job=job.id,
         input=job.input_path,
@@ -292,13 +293,13 @@ def export_job(
         chapters=chapters,
         title=book.title if job.book else None,
         authors=list(book.authors) or None,
-        book=_export_book(factory, storage, job, out_dir, book) if one_file else None,
+        book=made_book.entry if made_book else None,
         caption_profile=caption_profile_of(job).name,
     )
-    profile = profile_of(job)
     if profile is not None:
+        book_check = made_book.check if made_book else None
         manifest = replace(
-            manifest, master=_export_report(job, out_dir, profile, book, storage, manifest)
+            manifest, master=_export_report(job, out_dir, profile, book, storage, book_check)
         )
     if level is not None:
         epub = write_read_along(factory, storage, job_id, out_dir, level)
@@ -397,10 +398,28 @@ def caption_warning_lines(manifest: Manifest) -> list[str]:
     ]
 
 
+@dataclass(frozen=True)
+class _Book:
+    entry: BookEntry
+    #: the m4b's check against the job's profile (a mastered job)
+    check: dict[str, object] | None
+
+
 def _export_book(
-    factory: Factory, storage: Storage, job: Job, out_dir: Path, book: StoredBook
-) -> BookEntry:
-    """The whole book as one m4b with chapter marks, tagged, and its book-level WebVTT."""
+    factory: Factory,
+    storage: Storage,
+    job: Job,
+    out_dir: Path,
+    book: StoredBook,
+    profile: Profile | None,
+) -> _Book:
+    """The whole book as one m4b with chapter marks, tagged, and its book-level WebVTT.
+
+    The mastered chapters are kept lossless; encoding the book raises its inter-sample
+    peaks a little (AAC: about 0.5 dB), so a mastered book is measured and checked as the
+    chapters are, and encoded again with a correction while it misses
+    (:func:`renderer.master.encode_checked`). The m4b, its marks and its check are kept in
+    storage, by what they are made of."""
     options = job.options
     fmt = AudioFormat("m4b", None, options.get("bitrate_kbps"))  # type: ignore[arg-type]
     sources = [
@@ -408,17 +427,20 @@ def _export_book(
     ]
     key = hashlib.sha256(
         json.dumps(
-            [[c.title, c.audio.name] for c in sources] + [fmt.bitrate_kbps, book.title]
+            [[c.title, c.audio.name] for c in sources]
+            + [fmt.bitrate_kbps, book.title, profile.name if profile else None]
         ).encode()
     ).hexdigest()
     stored = storage.root / "books" / f"{key}.m4b"
     marks_path = stored.with_suffix(".marks.json")
-    if stored.is_file() and marks_path.is_file():
+    check_path = stored.with_suffix(".check.json")
+    if stored.is_file() and marks_path.is_file() and (profile is None or check_path.is_file()):
         marks = [Mark(**m) for m in json.loads(marks_path.read_text())]
+        book_check = json.loads(check_path.read_text()) if profile else None
     else:
-        marks = assemble(
-            sources, stored, fmt, title=book.title, artist="; ".join(book.authors) or None
-        )
+        marks, book_check = _assemble_book(sources, stored, fmt, book, profile)
+        if book_check is not None:
+            write_text_atomic(check_path, json.dumps(book_check))
         write_text_atomic(marks_path, json.dumps([asdict(m) for m in marks]))
     slug = slugify(book.title, fallback="book")
     audio_name = f"{slug}.m4b"
@@ -430,7 +452,7 @@ def _export_book(
         out_dir / f"{slug}.vtt",
         caption_profile_of(job),
     )
-    return BookEntry(
+    entry = BookEntry(
         audio=audio_name,
         duration_ms=marks[-1].end_ms if marks else 0,
         captions=f"{slug}.vtt",
@@ -439,6 +461,35 @@ def _export_book(
             for c, m in zip(job.chapters, marks, strict=True)
         ],
     )
+    return _Book(entry, book_check)
+
+
+def _assemble_book(
+    sources: Sequence[BookChapter],
+    stored: Path,
+    fmt: AudioFormat,
+    book: StoredBook,
+    profile: Profile | None,
+) -> tuple[list[Mark], dict[str, object] | None]:
+    """The m4b made at ``stored``, its marks, and (mastered) its check."""
+    artist = "; ".join(book.authors) or None
+    if profile is None:
+        return assemble(sources, stored, fmt, title=book.title, artist=artist), None
+    rate = sample_rate_of(sources)
+    made: list[list[Mark]] = []
+
+    def encode(gain: Gain) -> None:
+        filters = filter_chain(gain, rate) if gain != Gain(0.0) else []
+        marks = assemble(sources, stored, fmt, title=book.title, artist=artist, filters=filters)
+        made.append(marks)
+
+    checked = encode_checked(encode, stored, profile, Gain(0.0))
+    return made[-1], {
+        **checked.report.as_json(),
+        "gain_db": checked.gain.gain_db,
+        "limiter_dbtp": checked.gain.limit_dbtp,
+        "attempts": checked.attempts,
+    }
 
 
 REPORT = "report.html"
@@ -450,7 +501,7 @@ def _export_report(
     profile: Profile,
     book: StoredBook,
     storage: Storage,
-    manifest: Manifest,
+    book_check: dict[str, object] | None,
 ) -> MasterEntry:
     """The mastering section of the manifest and ``report.html`` (with the loudness plots,
     read from the reports kept beside the chapter files)."""
@@ -471,11 +522,8 @@ def _export_report(
             )
         )
         pages.append(ChapterReport(chapter.index, chapter.title, full))
-    book_check = None
-    if manifest.book is not None:
-        report = check(measure_file(out_dir / manifest.book.audio), profile)
-        book_check = report.as_json()
-        pages.append(ChapterReport(0, f"The whole book ({manifest.book.audio})", [book_check]))
+    if book_check is not None:
+        pages.append(ChapterReport(0, "The whole book (m4b)", [book_check]))
     target = _target_window(profile)
     write_text_atomic(
         out_dir / REPORT, report_page(book.title, profile.name, profile.summary, target, pages)

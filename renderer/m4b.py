@@ -84,15 +84,12 @@ def assemble(
     *,
     title: str | None = None,
     artist: str | None = None,
+    filters: Sequence[str] = (),
 ) -> list[Mark]:
-    """Encode ``chapters`` into one m4b at ``out_path`` (atomically); returns the marks."""
-    if not chapters:
-        raise AudioToolError("a book needs at least one chapter")
+    """Encode ``chapters`` into one m4b at ``out_path`` (atomically), through the ffmpeg
+    audio ``filters`` if any (a mastering correction); returns the marks."""
+    rate = sample_rate_of(chapters)
     infos = [FLAC(chapter.audio).info for chapter in chapters]
-    rates = {info.sample_rate for info in infos}
-    if len(rates) != 1:
-        raise AudioToolError(f"the chapters have different sample rates ({sorted(rates)} Hz)")
-    rate = rates.pop()
     marks = chapter_marks([c.title for c in chapters], [i.total_samples for i in infos], rate)
     with atomic_path(out_path) as tmp:
         listing = tmp.with_suffix(".txt")
@@ -106,6 +103,7 @@ def assemble(
                 ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
                 "-f", "concat", "-safe", "0", "-i", str(listing), "-i", str(metadata),
                 "-map", "0:a", "-map_metadata", "1", "-map_chapters", "1",
+                *(["-af", ",".join(filters)] if filters else []),
                 *fmt.ffmpeg_output_args(rate), str(tmp),
             ]  # fmt: skip
             result = subprocess.run(command, capture_output=True, check=False)
@@ -116,6 +114,16 @@ def assemble(
             errors = result.stderr.decode(errors="replace").strip()[-500:]
             raise AudioToolError(f"ffmpeg could not make the m4b: {errors}")
     return marks
+
+
+def sample_rate_of(chapters: Sequence[BookChapter]) -> int:
+    """The one sample rate of the chapters' audio (the book's), or AudioToolError."""
+    if not chapters:
+        raise AudioToolError("a book needs at least one chapter")
+    rates: set[int] = {int(FLAC(chapter.audio).info.sample_rate) for chapter in chapters}
+    if len(rates) != 1:
+        raise AudioToolError(f"the chapters have different sample rates ({sorted(rates)} Hz)")
+    return rates.pop()
 
 
 def _quoted(path: Path) -> str:

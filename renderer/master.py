@@ -23,7 +23,7 @@ the chapter keeps its own dynamics, moved as a whole.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -224,21 +224,46 @@ def master(
     """Stitch ``parts`` (already trimmed, with levels for an RMS-aimed profile:
     :func:`needs_levels`) into ``out_path`` mastered to ``profile``."""
     measured = first_pass(parts, profile, gap_rate_hz)
-    gain = plan_gain(measured, profile)
     out_rate = fmt.sample_rate_hz or plan_timeline(parts, gap_rate_hz).sample_rate_hz
+    timelines: list[Timeline] = []
+
+    def encode(gain: Gain) -> None:
+        timelines.append(
+            encode_parts(
+                parts,
+                out_path,
+                fmt,
+                gap_rate_hz,
+                layout=layout_for(profile, gain.gain_db),
+                filters=filter_chain(gain, out_rate),
+            )
+        )
+
+    checked = encode_checked(encode, out_path, profile, plan_gain(measured, profile))
+    return Mastered(timelines[-1], checked.report, checked.gain, checked.attempts, measured)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """An encoded file's check, with the gain it was encoded with last."""
+
+    report: Report
+    gain: Gain
+    attempts: int
+
+
+def encode_checked(
+    encode: Callable[[Gain], object], out_path: Path, profile: Profile, gain: Gain
+) -> Checked:
+    """``encode(gain)`` writes ``out_path``; it is measured and checked against
+    ``profile``, and encoded again with a corrected gain while it misses (:func:`correct`),
+    at most :data:`MAX_ATTEMPTS` times in all."""
     attempt = 0
     while True:
         attempt += 1
-        timeline = encode_parts(
-            parts,
-            out_path,
-            fmt,
-            gap_rate_hz,
-            layout=layout_for(profile, gain.gain_db),
-            filters=filter_chain(gain, out_rate),
-        )
+        encode(gain)
         report = check(measure_file(out_path), profile)
         better = None if attempt >= MAX_ATTEMPTS else correct(gain, report, profile)
         if better is None:
-            return Mastered(timeline, report, gain, attempt, measured)
+            return Checked(report, gain, attempt)
         gain = better

@@ -12,10 +12,13 @@ import pytest
 from renderer.audio import decode_pcm
 from renderer.check import check
 from renderer.edit import RoomTone, load, speech_span
+from renderer.m4b import BookChapter, assemble
 from renderer.master import (
     FirstPass,
     Gain,
     correct,
+    encode_checked,
+    filter_chain,
     first_pass,
     layout_for,
     master,
@@ -25,7 +28,7 @@ from renderer.master import (
 from renderer.measure import measure_file
 from renderer.profiles import profile
 from renderer.stitch import AudioFormat, Layout, StitchPart, stitch, trim
-from tests.renderer.signals import noise, silence, speechlike, write_wav
+from tests.renderer.signals import encode, noise, silence, speechlike, write_wav
 
 RATE = 22050
 
@@ -149,3 +152,32 @@ def test_correct_moves_loudness_back_and_lowers_a_missed_ceiling(tmp_path: Path)
     better = correct(Gain(0.0), report, broadcast)
     assert better is not None
     assert better.gain_db == pytest.approx(-23.0 - report.measures.integrated_lufs, abs=0.01)
+
+
+def test_an_encoded_book_over_its_limits_is_corrected_and_encoded_again(tmp_path: Path) -> None:
+    """Chapters that pass losslessly can fail once encoded together (AAC raises peaks):
+    the book is measured, corrected (gain, limiter) and encoded again until it passes."""
+    rate = 44100
+    chapters = []
+    burst = np.arange(int(0.02 * rate)) / rate
+    for i in range(2):
+        samples = speechlike(15.0, -21.0, rate, seed=i)
+        for start in range(2 * rate, samples.size - rate, 3 * rate):  # loud 20 ms bursts
+            samples[start : start + burst.size] = 0.99 * np.sin(2 * np.pi * 3000 * burst)
+        wav = write_wav(tmp_path / f"c{i}.wav", samples, rate)
+        chapters.append(BookChapter(f"Chapter {i}", encode(wav, tmp_path / f"c{i}.flac")))
+    book = tmp_path / "book.m4b"
+    podcast = profile("podcast")
+    peaks: list[float] = []
+
+    def encode_book(gain: Gain) -> None:
+        filters = filter_chain(gain, rate) if gain != Gain(0.0) else []
+        assemble(chapters, book, AudioFormat("m4b"), filters=filters)
+        peaks.append(measure_file(book).true_peak_dbtp)
+
+    checked = encode_checked(encode_book, book, podcast, Gain(0.0))
+    assert peaks[0] > podcast.mastering.ceiling_dbtp  # as assembled, it fails
+    assert checked.attempts >= 2 and checked.gain.limit_dbtp is not None
+    report = check(measure_file(book), podcast)
+    assert report.passed, [(r.rule, r.shown, r.limit) for r in report.failures]
+    assert report.measures.true_peak_dbtp <= podcast.mastering.ceiling_dbtp

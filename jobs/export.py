@@ -142,7 +142,7 @@ def chapter_captions(
     its job was rendered with), and the rules the speech made the cues break."""
     if profile is None:
         profile = caption_profile_of(load_job(factory, chapter.job_id))
-    tally = CaptionTally(profile)
+    tally = CaptionTally(profile.for_text(chapter.text))
     cues = iter_cues(
         chapter.text,
         iter_chapter_words(factory, chapter.id),
@@ -346,7 +346,7 @@ def _export_chapter(
             title = chapter.title if len(stored) == 1 else f"{chapter.title} ({number})"
             write_tags(out_dir / audio_name, book.tags(title, track, total))
         window = None if len(stored) == 1 else (start_ms, start_ms + duration_ms)
-        tally = CaptionTally(profile)
+        tally = CaptionTally(profile.for_text(chapter.text))
         words += write_captions(
             factory,
             chapter,

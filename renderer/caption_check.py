@@ -179,7 +179,11 @@ class CueChecker:
 
 
 def check_cues(cues: Iterable[Cue], profile: CaptionProfile) -> CaptionReport:
-    """Every rule of ``profile`` applied to ``cues`` (in file order)."""
+    """Every rule of ``profile`` applied to ``cues`` (in file order); for captions that
+    are mostly Chinese or Japanese, the profile's CJK limits
+    (:meth:`~renderer.caption_profiles.CaptionProfile.for_text`)."""
+    cues = list(cues)
+    profile = profile.for_text(" ".join(line for cue in cues for line in cue.lines))
     checker = CueChecker(profile)
     found = [violation for cue in cues for violation in checker.add(cue)]
     found.sort(key=lambda v: (v.cue, _ORDER[v.rule]))

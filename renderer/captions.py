@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -71,7 +72,7 @@ import srt
 import webvtt
 from webvtt.vtt import WebVTTCueBlock
 
-from renderer.caption_profiles import STANDARD, CaptionProfile
+from renderer.caption_profiles import STANDARD, CaptionProfile, is_cjk
 from renderer.timing import TimedWord
 
 # Break quality after a token, best first. Used both for cue splits and line breaks.
@@ -146,7 +147,7 @@ class CueRules:
     ``max_linger_ms``: how far past its last word a cue may be extended.
     ``min_gap_ms``: kept before the next cue, even if that ends a cue before its speech.
     ``max_shared_pause_ms``: two sentences share a cue only if the pause between them is
-    shorter than this. For Chinese/Japanese pass a smaller ``max_line_chars`` (e.g. 16).
+    shorter than this.
     """
 
     max_line_chars: int = 42
@@ -169,10 +170,10 @@ class CueRules:
             raise ValueError("max_chars_per_s must be positive")
 
     @classmethod
-    def of(cls, profile: CaptionProfile, max_line_chars: int | None = None) -> CueRules:
-        """The rules of a caption profile (``max_line_chars`` narrower, e.g. for CJK)."""
+    def of(cls, profile: CaptionProfile) -> CueRules:
+        """The rules of a caption profile (for CJK text: ``profile.for_text(text)``)."""
         return cls(
-            max_line_chars=min(profile.max_line_chars, max_line_chars or profile.max_line_chars),
+            max_line_chars=profile.max_line_chars,
             max_lines=profile.max_lines,
             max_duration_ms=profile.max_duration_ms,
             min_duration_ms=profile.min_duration_ms,
@@ -361,24 +362,16 @@ def _is_abbreviation(word: str) -> bool:
 
 
 def _spaced(before: str, after: str) -> bool:
-    """Whether a space separates two words: not between two CJK characters."""
-    return not (_is_cjk(before[-1]) and _is_cjk(after[0]))
+    """Whether a space separates two words: not between two CJK characters, nor between
+    a CJK character and punctuation (Chinese quotes: ``子曰：“学``, not ``子曰：“ 学``)."""
+    last, first = before[-1], after[0]
+    if is_cjk(last):
+        return not (is_cjk(first) or _is_punctuation(first))
+    return not (is_cjk(first) and _is_punctuation(last))
 
 
-def _is_cjk(char: str) -> bool:
-    """Han, kana, bopomofo, CJK punctuation and full-width forms (not Hangul)."""
-    code = ord(char)
-    return (
-        0x2E80 <= code <= 0x2FDF  # radicals
-        or 0x3000 <= code <= 0x312F  # CJK punctuation, kana, bopomofo
-        or 0x31A0 <= code <= 0x31FF  # bopomofo ext, strokes, katakana ext
-        or 0x3400 <= code <= 0x4DBF  # ext A
-        or 0x4E00 <= code <= 0x9FFF  # unified ideographs
-        or 0xF900 <= code <= 0xFAFF  # compatibility ideographs
-        or 0xFE30 <= code <= 0xFE4F  # compatibility forms
-        or 0xFF00 <= code <= 0xFFEF  # half-width and full-width forms
-        or 0x20000 <= code <= 0x3FFFF  # ext B and later
-    )
+def _is_punctuation(char: str) -> bool:
+    return unicodedata.category(char).startswith("P")
 
 
 # --- screen time ----------------------------------------------------------------------------
@@ -703,15 +696,7 @@ def _cue(
     return Cue(start, end, lines)
 
 
-#: line width for Chinese/Japanese captions (Netflix's Simplified Chinese template: 16)
-CJK_LINE_CHARS = 16
-
-
 def rules_for(text: str, profile: CaptionProfile = STANDARD) -> CueRules:
-    """Cue rules of ``profile`` suited to ``text``: 16 characters a line when it is mostly
-    CJK."""
-    letters = [ch for ch in text if ch.isalnum()]
-    cjk = sum(1 for ch in letters if _is_cjk(ch))
-    if letters and cjk * 2 > len(letters):
-        return CueRules.of(profile, max_line_chars=CJK_LINE_CHARS)
-    return CueRules.of(profile)
+    """Cue rules of ``profile`` as it applies to ``text`` (:meth:`CaptionProfile.for_text`:
+    16 characters a line and a slower reading speed when it is mostly CJK)."""
+    return CueRules.of(profile.for_text(text))

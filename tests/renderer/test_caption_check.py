@@ -148,6 +148,17 @@ def test_profiles_set_the_limits() -> None:
     assert [v.rule for v in check_cues(cues, BROADCAST).violations] == ["line_chars"]
 
 
+def test_chinese_captions_are_held_to_16_characters_a_line_and_9_a_second() -> None:
+    # 18 characters in 3 s (6 a second) on one line; then 16 characters in 1.5 s (10.7/s)
+    content = "WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n子曰学而时习之不亦说乎有朋自远方来矣\n\n"
+    content += "00:00:05.000 --> 00:00:06.500\n人不知而不愠不亦君子乎有子曰其为\n"
+    cues = parse_captions(content)[1]
+    found = [(v.cue, v.rule) for v in check_cues(cues, STANDARD).violations]
+    assert found == [(1, "line_chars"), (2, "chars_per_s")]
+    assert [v.limit for v in check_cues(cues, STANDARD).violations] == [16, 9.0]
+    assert [v.limit for v in check_cues(cues, CHILDREN).violations] == [16, 7.0]
+
+
 def test_empty_cue_and_cues_out_of_order() -> None:
     content = "1\n00:00:05,000 --> 00:00:07,000\n\n\n2\n00:00:01,000 --> 00:00:03,000\nBack.\n"
     report = check_cues(parse_captions(content)[1], STANDARD)

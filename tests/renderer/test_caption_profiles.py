@@ -14,7 +14,7 @@ from renderer.caption_profiles import (
     CaptionProfile,
     caption_profile,
 )
-from renderer.captions import CJK_LINE_CHARS, CueRules, rules_for
+from renderer.captions import CueRules, rules_for
 
 
 def limits(profile: CaptionProfile) -> tuple[object, ...]:
@@ -73,8 +73,10 @@ def test_cue_rules_carry_the_profile() -> None:
     assert CueRules() == CueRules.of(STANDARD)  # the builder's defaults are the standard
 
 
-def test_cjk_text_narrows_lines_whatever_the_profile() -> None:
-    for profile in (STANDARD, CHILDREN, BROADCAST):
+def test_cjk_text_narrows_lines_and_slows_reading_whatever_the_profile() -> None:
+    for profile, cps in ((STANDARD, 9.0), (CHILDREN, 7.0), (BROADCAST, 9.0)):
         rules = rules_for("子曰：学而时习之，不亦说乎？", profile)
-        assert rules.max_line_chars == CJK_LINE_CHARS
-        assert rules.max_chars_per_s == profile.max_chars_per_s
+        assert (rules.max_line_chars, rules.max_chars_per_s) == (16, cps)
+        assert rules_for("The Time Traveller (for so it", profile) == CueRules.of(profile)
+    mixed = STANDARD.for_text("第一章 Chapter One: the keeper climbed the stairs")
+    assert mixed == STANDARD  # mostly Latin letters: the profile as it is

@@ -651,7 +651,21 @@ def test_random_chapters_keep_every_invariant(seed: int) -> None:
 
 
 def test_rules_for_chinese_text_use_16_characters_a_line() -> None:
-    from renderer.captions import CJK_LINE_CHARS, rules_for
-
-    assert rules_for("子曰：学而时习之，不亦说乎？").max_line_chars == CJK_LINE_CHARS
+    assert rules_for("子曰：学而时习之，不亦说乎？").max_line_chars == 16
     assert rules_for("The Time Traveller (for so it will be convenient").max_line_chars == 42
+
+
+def test_no_space_between_chinese_words_and_their_punctuation() -> None:
+    """Words as an engine marks Chinese (punctuation glued to either side): shown without
+    the spaces that separate English words, quotes included."""
+    text = "子曰：“学而时习之，不亦说乎？”有朋自远方来。"
+    pieces = ["子曰：“", "学而", "时习之，", "不亦", "说乎？”", "有朋", "自远方来。"]
+    words, position, at = [], 0, 0
+    for piece in pieces:
+        start = text.index(piece, position)
+        words.append(TimedWord(piece, start, start + len(piece), at, at + 400))
+        position, at = start + len(piece), at + 450
+    shown = "".join(line for cue in build_cues(text, words, rules_for(text)) for line in cue.lines)
+    assert shown == text
+    english = build_cues("He said “yes” and left.", timed("He said “yes” and left."), RULES)
+    assert english[0].lines == ("He said “yes” and left.",)

@@ -3,8 +3,10 @@
 Paragraphs are separated by blank lines; the line breaks inside a paragraph become spaces
 (or nothing between two CJK characters). A line on its own that looks like a chapter
 heading (``Chapter 1``, ``CHAPTER IV.``, ``Chapter One: The Beginning``, ``Part 2``,
-``Prologue``, ``Epilogue`` ...) starts a chapter. With no such line the whole text is one
-chapter titled from the file name.
+``Prologue``, ``Epilogue`` ...; in Chinese and Japanese ``第一章``, ``第十二回 风雪``,
+``卷三``, ``第1話``, or a short name ending in 篇 as classics title their books, ``学而篇``)
+starts a chapter. With no such line the whole text is one chapter titled from the file
+name.
 """
 
 from __future__ import annotations
@@ -99,6 +101,15 @@ _NAMED_HEADING_RE = re.compile(
     re.IGNORECASE,
 )
 _MAX_HEADING_CHARS = 100
+_CJK_NUMERALS = "一二三四五六七八九十百千万零〇两壹贰叁肆伍陆柒捌玖拾佰仟0-9０-９"
+#: 第一章, 第十二回 风雪, 卷三, 第1話: a numbered division, then perhaps a title that is
+#: not a sentence (no full stop, question or exclamation mark)
+_CJK_NUMBERED_HEADING_RE = re.compile(
+    rf"(?:第[{_CJK_NUMERALS}]+[章回节節卷篇部集话話幕]|卷[{_CJK_NUMERALS}]+)"
+    r"(?:[\s\u3000:：·．.、—-]*[^\s。！？!?][^。！？!?]{0,39})?"
+)
+#: 学而篇, 为政篇: the name of a classic's book
+_CJK_NAMED_HEADING_RE = re.compile(r"[\u4e00-\u9fff]{1,8}篇")
 _CJK = r"\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
 _CJK_JOIN_RE = re.compile(rf"(?<=[{_CJK}])\n(?=[{_CJK}])")
 
@@ -109,6 +120,8 @@ def is_heading_line(line: str) -> bool:
     if not line or len(line) > _MAX_HEADING_CHARS:
         return False
     if _NAMED_HEADING_RE.fullmatch(line):
+        return True
+    if _CJK_NUMBERED_HEADING_RE.fullmatch(line) or _CJK_NAMED_HEADING_RE.fullmatch(line):
         return True
     match = _LABELLED_HEADING_RE.fullmatch(line)
     return bool(match and parse_number(match.group("num")))

@@ -17,6 +17,7 @@ from narrate.errors import (
 )
 from ssml.document import Chapter, Document
 from ssml.ingest import FORMATS, load, parse_chapter_range, select_chapters
+from ssml.ingest.text import is_heading_line
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 
@@ -141,16 +142,34 @@ def test_empty_text_is_an_empty_document(tmp_path: Path, content: str) -> None:
         load(write(tmp_path, "empty.txt", content))
 
 
-def test_lunyu_is_one_chapter_of_chinese(tmp_path: Path, corpus: Path) -> None:
+def test_lunyu_is_cut_at_its_book_names(tmp_path: Path, corpus: Path) -> None:
     path = corpus / "lunyu_ch1-8_zh.txt"
     doc = load(path)
-    assert len(doc.chapters) == 1
-    chapter = doc.chapters[0]
-    assert chapter.title == "Lunyu Ch1-8 Zh"
-    assert len(chapter.paragraphs) == 217
-    assert chapter.paragraphs[0] == "学而篇"
-    assert chapter.paragraphs[1].startswith("子曰：“学而时习之，不亦说乎？")  # quotes kept
-    assert all("\n" not in p and p == p.strip() for p in chapter.paragraphs)
+    titles = ["学而篇", "为政篇", "八佾篇", "里仁篇", "公冶长篇", "雍也篇", "述而篇", "泰伯篇"]
+    assert [c.title for c in doc.chapters] == titles
+    assert [c.heading for c in doc.chapters] == titles  # spoken as they are
+    assert sum(len(c.paragraphs) for c in doc.chapters) == 209
+    first = doc.chapters[0].paragraphs[0]
+    assert first.startswith("子曰：“学而时习之，不亦说乎？")  # quotes kept
+    assert all("\n" not in p and p == p.strip() for c in doc.chapters for p in c.paragraphs)
+
+
+@pytest.mark.parametrize(
+    ("line", "heading"),
+    [
+        ("第一章", True),
+        ("第十二回　宝玉挨打", True),
+        ("第3章: 风雪", True),
+        ("卷三", True),
+        ("第1話", True),
+        ("学而篇", True),
+        ("第一章讲的是什么。", False),  # a sentence, not a heading
+        ("子曰：“巧言令色，鲜矣仁！”", False),
+        ("这是一篇很长的文章讲了很多事情的篇", False),
+    ],
+)
+def test_chinese_and_japanese_chapter_headings(line: str, heading: bool) -> None:
+    assert is_heading_line(line) is heading
 
 
 # --- load: paths, sizes, formats ------------------------------------------------------

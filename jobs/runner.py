@@ -14,8 +14,11 @@ Files live under ``<storage>/serve/`` (:class:`ServePaths`): ``uploads/<random>/
 given to run, with their request, so it can resume and re-run them) and
 ``exports/<job>/`` (a finished job's files and ``manifest.json``, as ``narrate fetch``
 writes them; ``exports/<job>.exported`` says which end of the job they are from, so a job
-retried since is exported again). Only one process runs embedded jobs from one storage
-folder at a time (a lock file), so what it finds half-done at its start is its own.
+retried since is exported again, and its time is when they were last asked for). The
+exports are a cache of what storage holds: beyond ``NARRATE_SERVE_MAX_EXPORTS_MB`` the least
+recently used are removed (:func:`exports_to_remove`) and made again when asked for. Only
+one process runs embedded jobs from one storage folder at a time (a lock file), so what it
+finds half-done at its start is its own.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ import fcntl
 import json
 import logging
 import multiprocessing
+import os
 import queue
 import re
+import shutil
 import signal
 import threading
 import time
@@ -113,6 +118,49 @@ class ServePaths:
 
     def record(self, job_id: str) -> Path:
         return self.jobs / f"{checked_job_id(job_id)}.json"
+
+
+@dataclass(frozen=True)
+class ExportUse:
+    """A finished export folder: how much it holds and when it was last asked for."""
+
+    job_id: str
+    size_bytes: int
+    used_ms: int
+
+
+def exports_to_remove(
+    exports: list[ExportUse], max_bytes: int, keep: frozenset[str] = frozenset()
+) -> list[str]:
+    """The least recently used exports to remove so that the rest hold at most
+    ``max_bytes`` (pure); those in ``keep`` (being made or just made) are never removed."""
+    total = sum(e.size_bytes for e in exports)
+    removed: list[str] = []
+    for export in sorted(exports, key=lambda e: (e.used_ms, e.job_id)):
+        if total <= max_bytes:
+            break
+        if export.job_id in keep:
+            continue
+        removed.append(export.job_id)
+        total -= export.size_bytes
+    return removed
+
+
+def finished_exports(paths: ServePaths) -> list[ExportUse]:
+    """The export folders with their marker (complete ones), their sizes and last use."""
+    found = []
+    for marker in paths.exports.glob("*.exported"):
+        job_id = marker.name.removesuffix(".exported")
+        folder = paths.exports / job_id
+        if not _JOB_ID.fullmatch(job_id) or not folder.is_dir():
+            continue
+        try:
+            used_ms = int(marker.stat().st_mtime * 1000)
+            size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        except OSError:  # removed meanwhile
+            continue
+        found.append(ExportUse(job_id, size, used_ms))
+    return found
 
 
 def checked_job_id(job_id: str) -> str:
@@ -466,6 +514,8 @@ class Runner:
             if job_id not in self._exports:
                 listed = downloads_in(job_id, folder)
                 if listed is not None and self._exported_for(job_id) == finished_ms:
+                    with contextlib.suppress(OSError):  # used now: the last to be removed
+                        os.utime(self.paths.exported(job_id))
                     return Downloads(job_id, "ready", None, listed)
                 error = self._export_errors.get(job_id)
                 if error is not None and error[0] == finished_ms:
@@ -481,6 +531,7 @@ class Runner:
             self.paths.exported(job_id).unlink(missing_ok=True)
             export_job(self.factory, storage, job_id, self.paths.export_dir(job_id))
             write_text_atomic(self.paths.exported(job_id), str(finished_ms))
+            self._prune_exports(keep=job_id)
         except NarrateError as exc:
             with self._lock:
                 self._export_errors[job_id] = (finished_ms, exc.message)
@@ -494,6 +545,17 @@ class Runner:
         finally:
             with self._lock:
                 self._exports.pop(job_id, None)
+
+    def _prune_exports(self, keep: str) -> None:
+        """Remove the least recently used exports beyond ``NARRATE_SERVE_MAX_EXPORTS_MB``
+        (never ``keep``, nor one being made)."""
+        with self._lock:
+            busy = frozenset({keep, *self._exports})
+        limit = self.settings.serve_max_exports_mb * 1024 * 1024
+        for job_id in exports_to_remove(finished_exports(self.paths), limit, busy):
+            self.paths.exported(job_id).unlink(missing_ok=True)  # first: never half a folder
+            shutil.rmtree(self.paths.export_dir(job_id), ignore_errors=True)
+            log.info("removed the downloads of job %s (exports over their limit)", job_id)
 
     def _exported_for(self, job_id: str) -> int | None:
         """The end time (``finished_at_ms``) of the job whose files the folder holds."""

@@ -28,7 +28,9 @@ Bulletins: ``NARRATE_FEED_TIMEOUT_S`` (10) a feed's connect/read timeout,
 
 The web page (``narrate serve``): ``NARRATE_SERVE_TOKEN`` the token every request must
 carry (required to serve on an address other than loopback; at least 16 characters;
-never logged or shown), ``NARRATE_SERVE_MAX_UPLOAD_MB`` (50) the largest upload.
+never logged or shown), ``NARRATE_SERVE_MAX_UPLOAD_MB`` (50) the largest upload,
+``NARRATE_SERVE_MAX_EXPORTS_MB`` (2048) how much the finished jobs' download folders may
+hold (the least recently used are removed beyond it, and made again when asked for).
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class Settings:
     #: a secret, so out of the repr
     serve_token: str | None = field(default=None, repr=False)
     serve_max_upload_mb: int = 50
+    serve_max_exports_mb: int = 2048
 
     @property
     def lease_ms(self) -> int:
@@ -93,6 +96,9 @@ class Settings:
             feed_deadline_s=_number(env, "NARRATE_FEED_DEADLINE_S", 30),
             serve_token=_token(env, "NARRATE_SERVE_TOKEN"),
             serve_max_upload_mb=int(_number(env, "NARRATE_SERVE_MAX_UPLOAD_MB", 50, whole=True)),
+            serve_max_exports_mb=int(
+                _number(env, "NARRATE_SERVE_MAX_EXPORTS_MB", 2048, whole=True)
+            ),
         )
 
 

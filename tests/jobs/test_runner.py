@@ -4,6 +4,7 @@ uploads get safe names; downloads never leave a job's export folder."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -18,12 +19,15 @@ from jobs.db import ensure_schema, transaction
 from jobs.models import Chapter, ChapterStatus, Job, Segment, SegmentStatus
 from jobs.render import RenderRequest
 from jobs.runner import (
+    ExportUse,
     Rerendered,
     Runner,
     ServePaths,
     checked_job_id,
     download_path,
     downloads_in,
+    exports_to_remove,
+    finished_exports,
     request_from_json,
     request_to_json,
     upload_path,
@@ -275,3 +279,46 @@ def test_abandoned_work_is_taken_back_once_its_leases_lapse(runner: Runner) -> N
     with transaction(runner.factory) as session:
         chapter = session.get_one(Chapter, chapter.id)
         assert chapter.status == ChapterStatus.PENDING and chapter.stitch_enqueued_at_ms is None
+
+
+def test_the_least_recently_used_exports_go_first_and_never_those_kept() -> None:
+    exports = [
+        ExportUse("a" * 32, 400, used_ms=3),
+        ExportUse("b" * 32, 300, used_ms=1),
+        ExportUse("c" * 32, 200, used_ms=2),
+    ]
+    assert exports_to_remove(exports, max_bytes=900) == []
+    assert exports_to_remove(exports, max_bytes=600) == ["b" * 32]
+    assert exports_to_remove(exports, max_bytes=400) == ["b" * 32, "c" * 32]
+    assert exports_to_remove(exports, max_bytes=0, keep=frozenset({"b" * 32})) == [
+        "c" * 32,
+        "a" * 32,
+    ]
+
+
+def _ready(runner: Runner, job_id: str) -> set[str]:
+    deadline = time.monotonic() + 60
+    while (downloads := runner.downloads(job_id)).state != "ready":
+        assert downloads.state == "exporting" and time.monotonic() < deadline, downloads
+        time.sleep(0.1)
+    return {d.name for d in downloads.files}
+
+
+def test_exports_beyond_their_limit_are_removed_and_made_again(settings: Settings) -> None:
+    ensure_schema(settings.database_url)
+    runner = Runner(dataclasses.replace(settings, serve_max_exports_mb=0))  # keep only one
+    runner.start()
+    try:
+        first = runner.submit(RenderRequest(SAMPLE, engine="stub")).job_id
+        assert _wait(runner, first) == "done"
+        made = _ready(runner, first)
+        second = runner.submit(RenderRequest(SAMPLE, engine="stub", rate=1.2)).job_id
+        assert _wait(runner, second) == "done"
+        assert _ready(runner, second) == made
+        assert not runner.paths.export_dir(first).exists()  # the older one made room
+        assert runner.paths.export_dir(second).is_dir()
+        assert _ready(runner, first) == made  # asked for again: made again
+        assert not runner.paths.export_dir(second).exists()
+        assert [e.job_id for e in finished_exports(runner.paths)] == [first]
+    finally:
+        runner.stop()

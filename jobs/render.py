@@ -142,7 +142,9 @@ def prepare(request: RenderRequest, *, credentials: bool = True) -> Prepared:
     if credentials:
         engine.check(voicing.request(ssml=""))  # also what only a real request needs (a key)
     completed = engine.complete(voicing.request(ssml=""))  # pins implicit settings
-    voicing = replace(voicing, voice=completed.voice, options=completed.options)
+    voicing = replace(
+        voicing, voice=completed.voice, model=completed.model, options=completed.options
+    )
     document, book = read_book(request)
     plan = plan_document(document, policy_for(engine))
     return Prepared(document, plan, voicing, book)

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from renderer.cosyvoice.billing import load_prices
@@ -99,9 +100,11 @@ class CosyVoiceEngine:
         ]
 
     def complete(self, request: SynthesisRequest) -> SynthesisRequest:
-        """Nothing implicit shapes the audio: the request as it is, checked locally (voice,
-        model, options, prosody; no key needed, so estimates can use it)."""
-        self.check_request(
+        """The request with its model made explicit (``NARRATE_COSYVOICE_MODEL`` or the
+        default when none is given: another model is other audio, so it is part of the
+        segment's content hash), checked locally (voice, model, options, prosody; no key
+        needed, so estimates can use it)."""
+        settings = self.check_request(
             model=request.model,
             voice=request.voice,
             rate=request.rate,
@@ -109,7 +112,7 @@ class CosyVoiceEngine:
             volume=request.volume,
             options=request.options,
         )
-        return request
+        return replace(request, model=settings.model)
 
     def check(self, request: SynthesisRequest) -> None:
         """The voice, model, options and prosody (:meth:`check_request`) and the API key."""

@@ -79,6 +79,24 @@ def test_region_endpoints_and_override() -> None:
         from_env({"NARRATE_COSYVOICE_REGION": "mars"})
 
 
+def test_the_configured_default_model_is_part_of_the_request() -> None:
+    """Another model is other audio: a request without a model is completed with the
+    configured one, so that it reaches the segment's content hash."""
+    from jobs.planning import Voicing, segment_hash
+    from renderer.cosyvoice.engine import CosyVoiceEngine
+    from renderer.cosyvoice.models import DEFAULT_VOICE
+    from renderer.engine import SynthesisRequest
+
+    hashes = set()
+    for model in ("cosyvoice-v3-flash", "cosyvoice-v3-plus"):
+        engine = CosyVoiceEngine(config=from_env({"NARRATE_COSYVOICE_MODEL": model}))
+        completed = engine.complete(SynthesisRequest(ssml="", voice=DEFAULT_VOICE))
+        assert completed.model == model
+        voicing = Voicing("cosyvoice", DEFAULT_VOICE, 1.0, 1.0, 1.0, model=completed.model)
+        hashes.add(segment_hash(voicing, "Hello.", "<speak>Hello.</speak>"))
+    assert len(hashes) == 2
+
+
 def test_the_key_never_shows() -> None:
     config = from_env({"DASHSCOPE_API_KEY": "sk-secret-123"})
     assert "sk-secret-123" not in repr(config)

@@ -9,9 +9,11 @@ declares (never its name):
   (:meth:`~renderer.engine.Engine.price_list`), and, when the provider limits requests
   (``EngineSpec.rate_limit_account``), the least time that limit allows;
 * an engine that **runs here**: the audio length from its measured pace
-  (``EngineSpec.chars_per_audio_s``) at the request's rate, the CPU time from its measured
-  cost (``EngineSpec.cpu_s_per_audio_s``), and the wall time on the processes a render
-  uses (``NARRATE_WORKERS``), never more processes than there are segments.
+  (``EngineSpec.chars_per_audio_s``) at the request's rate, the CPU time of synthesis from
+  its measured cost (``EngineSpec.cpu_s_per_audio_s``) and of stitching and encoding from
+  the output format's (:meth:`~renderer.stitch.AudioFormat.stitch_cpu_s_per_audio_s`), and
+  the wall time on the processes a render uses (``NARRATE_WORKERS``), never more processes
+  than there are segments.
 
 The arithmetic is pure (:func:`local_time`, :func:`pace_for`); :func:`estimate` only plans.
 """
@@ -29,6 +31,9 @@ from narrate.errors import UsageError
 from narrate.settings import Settings
 from renderer.engine import EngineSpec, PriceList
 from renderer.engines import get_engine
+from renderer.stitch import AudioFormat
+
+DEFAULT_AUDIO = AudioFormat()
 
 
 @dataclass(frozen=True)
@@ -67,8 +72,14 @@ class LocalTime:
     chars_per_audio_s: float
     cpu_s_per_audio_s: float
     audio_s: float
+    #: synthesis
     cpu_s: float
+    #: stitching and encoding the chapters
+    stitch_cpu_s: float
     processes: int
+    #: the whole book's one encode after the chapters (m4b), on one core
+    book_s: float
+    #: of all, both on ``processes``, then the book
     wall_s: float
     #: of what is not rendered yet
     new_audio_s: float
@@ -88,6 +99,8 @@ class Estimate:
     pace: Pace | None
     #: an engine that runs here
     time: LocalTime | None
+    #: what the chapters are written as ("MP3 at 22050 Hz, 128 kbit/s")
+    audio_format: str = ""
 
 
 def pace_for(requests: int, limit: RateLimit) -> Pace:
@@ -101,8 +114,15 @@ def pace_for(requests: int, limit: RateLimit) -> Pace:
     )
 
 
-def local_time(cost: EditCost, spec: EngineSpec, rate: float, workers: int) -> LocalTime:
-    """Audio, CPU and wall time of rendering ``cost`` with ``spec``'s engine here (pure)."""
+def local_time(
+    cost: EditCost,
+    spec: EngineSpec,
+    rate: float,
+    workers: int,
+    audio: AudioFormat = DEFAULT_AUDIO,
+) -> LocalTime:
+    """Audio, CPU and wall time of rendering ``cost`` with ``spec``'s engine here into
+    ``audio`` (pure)."""
     pace, cpu = spec.chars_per_audio_s, spec.cpu_s_per_audio_s
     if pace is None or cpu is None:
         raise UsageError(
@@ -117,14 +137,18 @@ def local_time(cost: EditCost, spec: EngineSpec, rate: float, workers: int) -> L
         for c in cost.per_chapter
     )
     total_cpu_s = audio_s(cost.characters) * cpu
+    stitch_cpu_s = audio_s(cost.characters) * audio.stitch_cpu_s_per_audio_s()
     processes = max(1, min(workers, cost.segments))
+    book_s = audio_s(cost.characters) * audio.book_s_per_audio_s()
     return LocalTime(
         chars_per_audio_s=pace,
         cpu_s_per_audio_s=cpu,
         audio_s=audio_s(cost.characters),
         cpu_s=total_cpu_s,
+        stitch_cpu_s=stitch_cpu_s,
         processes=processes,
-        wall_s=total_cpu_s / processes,
+        book_s=book_s,
+        wall_s=(total_cpu_s + stitch_cpu_s) / processes + book_s,
         new_audio_s=audio_s(cost.characters_new),
         new_cpu_s=audio_s(cost.characters_new) * cpu,
         chapters=chapters,
@@ -147,7 +171,7 @@ def estimate(request: RenderRequest, settings: Settings, prices: Path | None = N
                 price_list.price(cost.billed_characters_new or 0),
             )
     else:
-        time = local_time(cost, spec, request.rate, settings.workers)
+        time = local_time(cost, spec, request.rate, settings.workers, request.audio)
     limits = (
         DEFAULT_LIMITS
         if settings.throttle_margin_ms is None
@@ -156,4 +180,14 @@ def estimate(request: RenderRequest, settings: Settings, prices: Path | None = N
     account = spec.rate_limit_account
     if account is not None and account in limits:
         pace = pace_for(cost.segments, limits[account])
-    return Estimate(spec.name, spec.display_name, cost, pricing, pace, time)
+    return Estimate(
+        spec.name, spec.display_name, cost, pricing, pace, time, describe(request.audio)
+    )
+
+
+def describe(audio: AudioFormat) -> str:
+    """``MP3``, ``MP3 at 44100 Hz, 192 kbit/s``: a format as the user asked for it."""
+    parts = [f"{audio.sample_rate_hz} Hz"] if audio.sample_rate_hz else []
+    parts += [f"{audio.bitrate_kbps} kbit/s"] if audio.bitrate_kbps else []
+    name = audio.container.upper()
+    return f"{name} at {', '.join(parts)}" if parts else name

@@ -20,7 +20,12 @@ import click
 
 from narrate import __version__
 from narrate.errors import NarrateError
-from narrate.options import read_along_option
+from narrate.options import (
+    audio_format_options,
+    document_options,
+    read_along_option,
+    voicing_options,
+)
 from renderer.caption_profiles import CAPTION_PROFILE_NAMES
 from renderer.engines import ENGINES
 from renderer.profiles import PROFILE_NAMES
@@ -77,75 +82,14 @@ def _input_argument() -> Callable[[F], F]:
     )
 
 
-def _document_options(func: F) -> F:
-    func = click.option(
-        "--latex",
-        type=click.Choice(["speak", "passthrough"]),
-        default="speak",
-        show_default=True,
-        help="Read formulas aloud, or pass LaTeX through (Chinese text on CosyVoice).",
-    )(func)
-    func = click.option(
-        "--lexicon",
-        type=click.Path(path_type=Path, dir_okay=False),
-        help="Pronunciation lexicon: `word = alias` lines or a W3C PLS file.",
-    )(func)
-    func = click.option(
-        "--include-matter",
-        is_flag=True,
-        help="Also read front and back matter (cover, title page, colophon...).",
-    )(func)
-    func = click.option(
-        "--chapters", metavar="RANGE", help="Only these chapters, 1-based: 3-5 or 1,4-6."
-    )(func)
-    return click.option(
-        "--engine", type=click.Choice(ENGINE_CHOICES), default="espeak", show_default=True
-    )(func)
-
-
-def _voicing_options(func: F) -> F:
-    """How to speak: voice, model, engine options and the prosody multipliers."""
-    for option in reversed(
-        [
-            click.option("--voice", help="Voice id (see `narrate voices`); default: the engine's."),
-            click.option("--model", help="The engine's model, where it has several (cosyvoice)."),
-            click.option(
-                "--option",
-                "engine_options",
-                multiple=True,
-                metavar="NAME=VALUE",
-                help="An engine-specific setting; repeatable (e.g. --option seed=42).",
-            ),
-            click.option(
-                "--rate", type=float, default=1.0, show_default=True, help="Speed multiplier."
-            ),
-            click.option(
-                "--pitch", type=float, default=1.0, show_default=True, help="Pitch multiplier."
-            ),
-            click.option(
-                "--volume", type=float, default=1.0, show_default=True, help="Volume multiplier."
-            ),
-        ]
-    ):
-        func = option(func)
-    return func
-
-
 @cli.command()
 @_input_argument()
 @click.option(
     "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder."
 )
-@_document_options
-@_voicing_options
-@click.option(
-    "--format",
-    "audio_format",
-    type=click.Choice(["mp3", "wav", "opus", "flac", "m4b"]),
-    default="mp3",
-    show_default=True,
-    help="Per chapter; m4b is one audiobook file with chapter marks.",
-)
+@document_options()
+@voicing_options
+@audio_format_options
 @click.option("--title", help="The book's title (tags, credits, m4b); default: the document's.")
 @click.option("--author", help="The book's author; default: the document's.")
 @click.option("--narrator", help="Who the credits say narrates; default: the voice.")
@@ -170,8 +114,6 @@ def _voicing_options(func: F) -> F:
     help="Subtitle rules captions are cut to (see `narrate captions --check`).",
 )
 @read_along_option("Also write <book>.epub, an EPUB 3 whose text is highlighted as the audio plays")
-@click.option("--sample-rate", "sample_rate_hz", type=int, help="Output sample rate in Hz.")
-@click.option("--bitrate", "bitrate_kbps", type=int, help="Bit rate in kbit/s (mp3, opus).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 def render(out_dir: Path, quiet: bool, as_json: bool, **options: Any) -> None:
@@ -244,8 +186,8 @@ def render(out_dir: Path, quiet: bool, as_json: bool, **options: Any) -> None:
 
 @cli.command()
 @_input_argument()
-@_document_options
-@_voicing_options
+@document_options()
+@voicing_options
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan(
     input_path: Path,

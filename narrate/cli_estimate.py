@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from renderer.engines import ENGINES
+from narrate.options import audio_format_options, document_options, voicing_options
 
 if TYPE_CHECKING:
     from jobs.estimate import Estimate
@@ -22,65 +22,27 @@ def register(cli: click.Group) -> None:
 
 @click.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
-@click.option(
-    "--engine",
-    type=click.Choice(ENGINES),
-    default="cosyvoice",
-    show_default=True,
-    help="A billed engine is priced; one that runs here is timed (CPU and wall time).",
+@document_options(
+    default_engine="cosyvoice",
+    engine_help="A billed engine is priced; one that runs here is timed (CPU and wall time).",
 )
-@click.option("--model", help="The model (default: NARRATE_COSYVOICE_MODEL or v3-flash).")
-@click.option("--chapters", metavar="RANGE", help="Only these chapters, 1-based: 3-5 or 1,4-6.")
-@click.option("--include-matter", is_flag=True, help="Also count front and back matter.")
-@click.option("--voice", help="Check this voice against the model too.")
-@click.option("--rate", type=float, default=1.0, show_default=True)
-@click.option(
-    "--lexicon",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="As for render: aliases change what is sent and billed.",
-)
-@click.option("--latex", type=click.Choice(["speak", "passthrough"]), default="speak")
-@click.option(
-    "--option", "engine_options", multiple=True, metavar="NAME=VALUE", help="As for render."
-)
+@voicing_options
+@audio_format_options
 @click.option(
     "--prices",
     type=click.Path(path_type=Path, dir_okay=False),
     help="JSON price table (default: NARRATE_COSYVOICE_PRICES, else the list prices).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
-def estimate(
-    input_path: Path,
-    engine: str,
-    model: str | None,
-    chapters: str | None,
-    include_matter: bool,
-    voice: str | None,
-    rate: float,
-    lexicon: Path | None,
-    latex: str,
-    engine_options: tuple[str, ...],
-    prices: Path | None,
-    as_json: bool,
-) -> None:
+def estimate(prices: Path | None, as_json: bool, **options: Any) -> None:
     """Characters, requests, minimum time and price of rendering INPUT with CosyVoice;
-    with an engine that runs here (espeak, piper), the audio and synthesis time."""
+    with an engine that runs here (espeak, piper), the audio length and the time to render
+    it (synthesis, stitching and encoding)."""
     from jobs.estimate import estimate as estimate_render
     from narrate.cli import render_request
     from narrate.settings import Settings
 
-    request = render_request(
-        input_path=input_path,
-        engine=engine,
-        voice=voice,
-        model=model,
-        rate=rate,
-        engine_options=engine_options,
-        chapters=chapters,
-        include_matter=include_matter,
-        lexicon=lexicon,
-        latex=latex,
-    )
+    request = render_request(input_path=options.pop("input_path"), **options)
     found = estimate_render(request, Settings.from_env(), prices)
     if as_json:
         click.echo(json.dumps(as_data(found), ensure_ascii=False, indent=2))
@@ -122,6 +84,8 @@ def as_data(found: Estimate) -> dict[str, Any]:
             "segments": cost.segments,
             "audio_seconds": round(time.audio_s, 1),
             "cpu_seconds": round(time.cpu_s, 1),
+            "stitch_cpu_seconds": round(time.stitch_cpu_s, 1),
+            "book_seconds": round(time.book_s, 1),
             "processes": time.processes,
             "wall_seconds": round(time.wall_s, 1),
             "chars_per_audio_s": time.chars_per_audio_s,
@@ -171,9 +135,12 @@ def as_lines(found: Estimate) -> list[str]:
         lines += [
             f"total: {cost.characters} characters, {cost.segments} segments, about "
             f"{clock(time.audio_s)} of audio",
-            f"synthesis: about {clock(time.cpu_s)} of CPU ({found.display_name} at "
-            f"{time.cpu_s_per_audio_s:g} CPU s per audio s), about {clock(time.wall_s)} on "
-            f"{time.processes} process(es) (NARRATE_WORKERS), plus stitching and encoding",
+            f"CPU: about {clock(time.cpu_s)} of synthesis ({found.display_name} at "
+            f"{time.cpu_s_per_audio_s:g} CPU s per audio s) and {clock(time.stitch_cpu_s)} of "
+            f"stitching and encoding ({found.audio_format})"
+            + (f", then {clock(time.book_s)} for the book's one file" if time.book_s else ""),
+            f"time: about {clock(time.wall_s)} on {time.processes} process(es) "
+            "(NARRATE_WORKERS)",
         ]
     else:
         lines += [

@@ -49,6 +49,25 @@ _FORMATS: dict[str, tuple[str, list[str], int | None]] = {
     "m4b": ("m4b", ["-c:a", "aac", "-aac_coder", "fast", "-f", "ipod"], 64),
 }
 OUTPUT_FORMATS = tuple(_FORMATS)
+#: CPU seconds a stitch spends per second of audio (trimming, streaming, encoding) at each
+#: container's default bit rate, from 22,050 Hz segments kept at that rate (Opus: made
+#: 48 kHz); measured on 11 min of the novel on this project's 2-core machine
+#: (.venv/bin/python bench/render_book.py shows the whole render). m4b: the chapters as
+#: FLAC; then :data:`_BOOK_S_PER_AUDIO_S`.
+_STITCH_CPU_S_PER_AUDIO_S = {
+    "mp3": 0.0027,
+    "wav": 0.00045,
+    "opus": 0.0049,
+    "flac": 0.00087,
+    "m4b": 0.00087,
+}
+#: an m4b's one encode of the whole book, after its chapters: wall seconds per second of
+#: audio (the novel: 42 s for 2.8 h), on one core, after everything else
+_BOOK_S_PER_AUDIO_S = {"m4b": 0.0042}
+#: the rate those were measured at, and how the cost grows with the output's rate (44.1 kHz
+#: from 22.05 kHz segments costs 1.5x: MP3 0.0041, FLAC 0.0013)
+_MEASURED_RATE_HZ = 22050
+_RATE_EXPONENT = 0.6
 #: bit rates the encoders accept, kbit/s
 _BITRATE_KBPS = {"mp3": (8, 320), "opus": (6, 510), "m4b": (16, 320)}
 #: sample rates libopus encodes; other rates are resampled to 48 kHz for Opus
@@ -87,6 +106,20 @@ class AudioFormat:
     @property
     def extension(self) -> str:
         return _FORMATS[self.container][0]
+
+    def stitch_cpu_s_per_audio_s(self, source_rate_hz: int = _MEASURED_RATE_HZ) -> float:
+        """About how much CPU a stitch into this format spends per second of audio made
+        from segments at ``source_rate_hz`` (measured: ``_STITCH_CPU_S_PER_AUDIO_S``)."""
+        base = _STITCH_CPU_S_PER_AUDIO_S[self.container]
+        if self.container == "opus":
+            return base
+        rate = self.sample_rate_hz or source_rate_hz
+        return float(base * (rate / _MEASURED_RATE_HZ) ** _RATE_EXPONENT)
+
+    def book_s_per_audio_s(self) -> float:
+        """The time the one encode of a whole book takes per second of audio, after the
+        chapters (m4b), else 0."""
+        return _BOOK_S_PER_AUDIO_S.get(self.container, 0.0)
 
     def ffmpeg_output_args(self, source_rate_hz: int) -> list[str]:
         _ext, args, default_kbps = _FORMATS[self.container]

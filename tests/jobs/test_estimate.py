@@ -16,6 +16,7 @@ from jobs.throttle import RateLimit
 from narrate.errors import UsageError
 from narrate.settings import Settings
 from renderer.engines import engine_spec
+from renderer.stitch import AudioFormat
 
 STORY = "# One\n\nThe keeper climbed the stairs.\n\n# Two\n\n灯塔守护者。 The light went out.\n"
 
@@ -56,7 +57,10 @@ def test_local_time_follows_the_measured_pace_rate_and_processes() -> None:
     at_one = local_time(plan, spec, rate=1.0, workers=2)
     assert at_one.audio_s == pytest.approx(2000 / spec.chars_per_audio_s)
     assert at_one.cpu_s == pytest.approx(at_one.audio_s * spec.cpu_s_per_audio_s)
-    assert at_one.wall_s == pytest.approx(at_one.cpu_s / 2)
+    mp3 = AudioFormat()
+    assert at_one.stitch_cpu_s == pytest.approx(at_one.audio_s * mp3.stitch_cpu_s_per_audio_s())
+    assert at_one.book_s == 0
+    assert at_one.wall_s == pytest.approx((at_one.cpu_s + at_one.stitch_cpu_s) / 2)
     assert at_one.new_audio_s == pytest.approx(500 / spec.chars_per_audio_s)
     assert [c.audio_s for c in at_one.chapters] == [
         round(1500 / spec.chars_per_audio_s, 1),
@@ -65,6 +69,13 @@ def test_local_time_follows_the_measured_pace_rate_and_processes() -> None:
     faster = local_time(plan, spec, rate=2.0, workers=16)
     assert faster.audio_s == pytest.approx(at_one.audio_s / 2)
     assert faster.processes == 4  # never more processes than segments
+    # 44.1 kHz costs more to make than the engine's 22.05 kHz; an m4b's book encode comes
+    # after its chapters, on one core
+    hifi = local_time(plan, spec, 1.0, 2, AudioFormat("mp3", 44100, 192))
+    assert 1.4 < hifi.stitch_cpu_s / at_one.stitch_cpu_s < 1.6
+    book = local_time(plan, spec, 1.0, 2, AudioFormat("m4b"))
+    assert book.book_s > 0
+    assert book.wall_s == pytest.approx((book.cpu_s + book.stitch_cpu_s) / 2 + book.book_s)
 
 
 def test_an_engine_without_a_measured_pace_is_refused() -> None:

@@ -49,6 +49,8 @@ from jobs.settling import failures
 from narrate.errors import JobFailedError, UsageError
 from narrate.files import copy_atomic, write_bytes_atomic, write_text_atomic
 from narrate.settings import Settings
+from renderer.caption_check import CaptionTally
+from renderer.caption_profiles import caption_profile
 from renderer.engine import Engine, validate_prosody
 from renderer.engines import get_engine
 from renderer.profiles import profile
@@ -151,7 +153,7 @@ def run_bulletin(
         summary = create_job(
             ctx.factory, ctx.storage, input_path=_definition_marker(settings, definition),
             document=document, plan=[plan], voicing=voicing, audio=audio,
-            priority=priority, master=master,
+            priority=priority, master=master, caption_profile=definition.caption_profile,
             book={"title": definition.name, "authors": [definition.name]},
         )  # fmt: skip
         attempt.job_id = summary.job_id
@@ -379,7 +381,18 @@ def _write(
             date=local.date().isoformat(),
         ),
     )
-    write_captions(factory, chapter, out_dir / f"{stem}.vtt", out_dir / f"{stem}.srt")
+    cut_to = caption_profile(definition.caption_profile)
+    tally = CaptionTally(cut_to.for_text(text))
+    write_captions(
+        factory,
+        chapter,
+        out_dir / f"{stem}.vtt",
+        out_dir / f"{stem}.srt",
+        profile=cut_to,
+        until_ms=attempt.duration_ms,
+        tally=tally,
+    )
+    warnings = [*warnings, *(f"captions, {stem}.vtt: {w.message}" for w in tally.warnings())]
     items = _item_times(attempt.parts, text, words)
     measures = _measures(master)
     manifest: dict[str, Any] = {

@@ -42,6 +42,9 @@ DEFAULT_SCHEDULE = "0 18 * * *"
 _TEMPLATE_FIELDS = {"name", "weekday", "date", "time"}
 _TRANSITION_FIELDS = _TEMPLATE_FIELDS | {"source", "title"}
 _MASTERS = ("podcast", "broadcast", "none")
+#: renderer.caption_profiles.CAPTION_PROFILE_NAMES (ssml does not import renderer; a test
+#: keeps the two the same)
+CAPTION_PROFILES = ("standard", "children", "broadcast")
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ class Definition:
     outro: str = DEFAULT_OUTRO
     transition: str = DEFAULT_TRANSITION
     master: str = "podcast"
+    #: the subtitle rules its captions are cut to (``--caption-profile``)
+    caption_profile: str = "standard"
     #: where relative feed paths are read from
     base_dir: Path = field(default=Path("."), compare=False)
 
@@ -103,6 +108,7 @@ _KEYS = {
     "outro": str,
     "transition": str,
     "master": str,
+    "caption_profile": str,
     "feeds": list,
 }
 _FEED_KEYS = {"url": str, "max_items": int, "name": str}
@@ -148,6 +154,14 @@ def parse_definition(text: str, name: str, base_dir: Path) -> Definition:
     master = str(data.get("master", "podcast"))
     if master not in _MASTERS:
         raise _bad(name, "master", f"is {master!r}", f"choose one of {', '.join(_MASTERS)}")
+    captions = str(data.get("caption_profile", "standard"))
+    if captions not in CAPTION_PROFILES:
+        raise _bad(
+            name,
+            "caption_profile",
+            f"is {captions!r}",
+            f"choose one of {', '.join(CAPTION_PROFILES)}",
+        )
     templates = {
         key: str(data.get(key, default))
         for key, default in (
@@ -177,6 +191,7 @@ def parse_definition(text: str, name: str, base_dir: Path) -> Definition:
         options=tuple(sorted((str(k), str(v)) for k, v in options.items())),
         language=str(data["language"]) if data.get("language") else None,
         master=master,
+        caption_profile=captions,
         base_dir=base_dir,
         **templates,
     )

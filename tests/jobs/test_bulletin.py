@@ -196,7 +196,7 @@ def test_a_bulletin_lands_on_its_target_from_good_stale_and_hostile_feeds(
         env,
         "bulletin",
         "run",
-        definition(tmp_path, feed_server),
+        definition(tmp_path, feed_server, extra='caption_profile = "broadcast"\n'),
         "--out",
         out,
         "--now",
@@ -205,6 +205,16 @@ def test_a_bulletin_lands_on_its_target_from_good_stale_and_hostile_feeds(
     assert result.returncode == 0, result.stderr
     manifest = json.loads((out / "manifest.json").read_text())
     assert abs(manifest["duration_ms"] - 120_000) <= 3_000, manifest["warnings"]
+    # captions cut to the definition's profile: every rule they break is a warning
+    vtt_name = manifest["captions"]["vtt"]
+    checked = narrate(env, "captions", "--check", "--profile", "broadcast", "--json",
+                      out / vtt_name)  # fmt: skip
+    counts = json.loads(checked.stdout)[0]["counts"]
+    warned = [w for w in manifest["warnings"] if w.startswith(f"captions, {vtt_name}: ")]
+    assert len(warned) == len(counts)
+    for count in counts.values():
+        assert any(w.startswith(f"captions, {vtt_name}: {count} of ") for w in warned)
+    assert checked.returncode == (1 if counts else 0)
     statuses = {Path(f["url"]).name: f["status"] for f in manifest["feeds"]}
     for hostile in ("xxe.xml", "laughs.xml", "huge.xml", "hang.xml", "missing.xml"):
         assert statuses[hostile] == "failed", (hostile, manifest["feeds"])

@@ -43,6 +43,7 @@ def test_a_good_definition(tmp_path: Path) -> None:
         (("target_duration_s", '"long"'), "target_duration_s is 'long'"),
         (("intro", '"Hello {listener}"'), "intro names unknown fields"),
         (("master", '"acx"'), "master is 'acx'"),
+        (("caption_profile", '"tiny"'), "caption_profile is 'tiny'"),
     ],
 )
 def test_bad_definitions_name_the_key_and_the_fix(change: tuple[str, str], message: str) -> None:
@@ -54,6 +55,13 @@ def test_bad_definitions_name_the_key_and_the_fix(change: tuple[str, str], messa
     assert message in raised.value.message
     assert raised.value.hint
     assert raised.value.exit_code == 2
+
+
+def test_caption_profiles_are_the_renderers() -> None:
+    from renderer.caption_profiles import CAPTION_PROFILE_NAMES
+    from ssml.bulletin import CAPTION_PROFILES
+
+    assert CAPTION_PROFILES == CAPTION_PROFILE_NAMES
 
 
 def test_no_feeds_and_unknown_feed_keys() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -116,13 +116,35 @@ def audio_format_options(command: F) -> F:
     return command
 
 
+if TYPE_CHECKING:
+    _Choice = click.Choice[str]
+else:  # click before 8.2 has no generic Choice
+    _Choice = click.Choice
+
+
+class _Level(_Choice):
+    """A read-along level. An option whose value is optional takes the next word as its
+    value, so ``--read-along BOOK.epub`` reads the input as a level: say how to write it."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value not in self.choices and ("." in value or "/" in value):
+            self.fail(
+                f"{value!r} is not a read-along level (word or sentence); it looks like your "
+                "INPUT, which --read-along took as its value: write --read-along=word (or "
+                "sentence), or put --read-along after INPUT",
+                param,
+                ctx,
+            )
+        return super().convert(value, param, ctx)
+
+
 def read_along_option(what: str) -> Callable[[Any], Any]:
     """``--read-along[=word|sentence]`` (``word`` when given alone); ``what`` says what
     the command then writes."""
     return click.option(
         "--read-along",
         "read_along",
-        type=click.Choice(LEVELS),
+        type=_Level(LEVELS),
         is_flag=False,
         flag_value="word",
         default=None,

@@ -121,6 +121,18 @@ def test_plan_json_contract(env: dict[str, str]) -> None:
     assert "stopped &amp; the storm" in text
 
 
+def test_read_along_before_the_input_says_how_to_write_it(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """--read-along's value is optional, so it takes the next word: when that is the
+    input, the message says what happened and how to write it."""
+    result = narrate(env, "render", "--read-along", SAMPLE, "--out", tmp_path / "out")
+    assert result.returncode == 2
+    assert "it looks like your INPUT" in result.stderr
+    assert "--read-along=word" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_voices_lists_espeak_voices(env: dict[str, str]) -> None:
     result = narrate(env, "voices", "--engine", "espeak")
     assert result.returncode == 0

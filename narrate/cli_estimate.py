@@ -139,8 +139,7 @@ def as_lines(found: Estimate) -> list[str]:
             f"{time.cpu_s_per_audio_s:g} CPU s per audio s) and {clock(time.stitch_cpu_s)} of "
             f"stitching and encoding ({found.audio_format})"
             + (f", then {clock(time.book_s)} for the book's one file" if time.book_s else ""),
-            f"time: about {clock(time.wall_s)} on {time.processes} process(es) "
-            "(NARRATE_WORKERS)",
+            f"time: about {clock(time.wall_s)} on {time.processes} process(es) (NARRATE_WORKERS)",
         ]
     else:
         lines += [

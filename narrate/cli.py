@@ -189,41 +189,14 @@ def render(out_dir: Path, quiet: bool, as_json: bool, **options: Any) -> None:
 @document_options()
 @voicing_options
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-def plan(
-    input_path: Path,
-    engine: str,
-    chapters: str | None,
-    include_matter: bool,
-    lexicon: Path | None,
-    latex: str,
-    voice: str | None,
-    model: str | None,
-    engine_options: tuple[str, ...],
-    rate: float,
-    pitch: float,
-    volume: float,
-    as_json: bool,
-) -> None:
+def plan(as_json: bool, **options: Any) -> None:
     """Show how INPUT would be cut into chapters and segments, without synthesizing, and
     what of it is new against what is already rendered (with these voice settings)."""
     from jobs.render import cost_of
     from jobs.serialize import to_data
     from narrate.settings import Settings
 
-    request = render_request(
-        input_path=input_path,
-        engine=engine,
-        voice=voice,
-        rate=rate,
-        pitch=pitch,
-        volume=volume,
-        model=model,
-        engine_options=engine_options,
-        chapters=chapters,
-        include_matter=include_matter,
-        lexicon=lexicon,
-        latex=latex,
-    )
+    request = render_request(**options)
     prepared, cost = cost_of(request, Settings.from_env())
     document, planned = prepared.document, prepared.plan
     if as_json:
